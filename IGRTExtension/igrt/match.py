@@ -1,0 +1,202 @@
+"""Daily match: isocenter alignment, bone / soft-tissue rigid registration, and the result (DESIGN §3).
+
+Frames: the planning image's frame is the reference. When the daily image has its own frame (CBCT),
+its declared treatment isocenter is identified with the planning isocenter: a daily-frame point ``d``
+is the planning-frame point ``d - daily_iso + planning_iso``. The result ``matrix_lps`` maps a planned
+anatomy point to where that anatomy is in the daily image, in planning-frame coordinates.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import geometry
+from .errors import IGRTInputError
+from .registration import (
+    Region,
+    RegistrationSettings,
+    euler_from_matrix,
+    matrix_from_transform,
+    register_rigid,
+)
+from .volume import Volume
+
+METHODS = ("auto", "bone", "soft")
+#: Planning HU band sampled by the bone match (cortical and trabecular bone).
+BONE_HU = (200.0, 3000.0)
+#: Quality floor: a correlation this low after matching means the match clearly failed.
+MIN_CORRELATION = 0.5
+#: A match that moved this far from the isocenter alignment ran away, whatever its metric.
+MAX_TRANSLATION_MM = 50.0
+MAX_ROTATION_DEG = 10.0
+
+
+class MatchFailedError(Exception):
+    """The registration ran but its result cannot be trusted; the message says why."""
+
+
+@dataclass
+class MatchOptions:
+    """What a user chooses for one match. Sizes are full box edge lengths in mm (LPS x, y, z)."""
+
+    method: str = "auto"
+    planning_isocenter_lps: tuple | None = None
+    daily_isocenter_lps: tuple | None = None
+    orientation: str | None = None
+    clip_box_mm: tuple = (180.0, 160.0, 140.0)
+    soft_box_mm: tuple = (110.0, 110.0, 110.0)
+    soft_center_lps: tuple | None = None
+    soft_mask: sitk.Image | None = None
+    settings: RegistrationSettings = field(default_factory=RegistrationSettings)
+
+
+@dataclass
+class MatchResult:
+    """The match result; ``to_dict`` is the result JSON (README documents every field)."""
+
+    matrix_lps: np.ndarray
+    planning_isocenter_lps: np.ndarray
+    daily_isocenter_lps: np.ndarray
+    method: str
+    quality: dict
+    stages: list
+    warnings: list
+    elapsed_s: float
+    inputs: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
+    orientation: str = "HFS"
+
+    @property
+    def translation_mm(self) -> np.ndarray:
+        """Displacement of the planned isocenter: where the anatomy at the isocenter went (LPS mm)."""
+        return geometry.displacement_at(self.matrix_lps, self.planning_isocenter_lps)
+
+    @property
+    def rotation_deg(self) -> np.ndarray:
+        """Rotation of the anatomy about LPS x, y, z (R = Rz·Ry·Rx, right-handed), degrees."""
+        return geometry.angles_xyz_deg(self.matrix_lps[:3, :3])
+
+    def to_dict(self) -> dict:
+        from .result import result_dict
+
+        return result_dict(self)
+
+
+def _isocenters(planning: Volume, daily: Volume, options: MatchOptions):
+    p_iso = options.planning_isocenter_lps
+    if p_iso is None:
+        p_iso = planning.center_lps()
+    same_frame = (planning.frame_of_reference_uid is not None
+                  and planning.frame_of_reference_uid == daily.frame_of_reference_uid)
+    d_iso = options.daily_isocenter_lps
+    if d_iso is None:
+        # Same frame of reference: the same point. Otherwise (CBCT in its own frame): the image center.
+        d_iso = p_iso if same_frame else daily.center_lps()
+    return np.asarray(p_iso, float), np.asarray(d_iso, float)
+
+
+def _check_overlap(planning: sitk.Image, daily: sitk.Image, p_iso, d_iso, box_mm) -> None:
+    """Refuse when the daily image does not cover the region around the aligned isocenter."""
+
+    def bounds(img):
+        size = np.array(img.GetSize()) - 1
+        corners = [img.TransformIndexToPhysicalPoint([int(i * size[0]), int(j * size[1]), int(k * size[2])])
+                   for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+        c = np.array(corners)
+        return c.min(axis=0), c.max(axis=0)
+
+    dlo, dhi = bounds(daily)
+    plo, phi = bounds(planning)
+    if not np.all((d_iso >= dlo - 1) & (d_iso <= dhi + 1)):
+        raise IGRTInputError(
+            f"the daily isocenter {np.round(d_iso, 1).tolist()} mm lies outside the daily image "
+            f"({np.round(dlo, 1).tolist()}..{np.round(dhi, 1).tolist()}): the images do not overlap")
+    if not np.all((p_iso >= plo - 1) & (p_iso <= phi + 1)):
+        raise IGRTInputError(
+            f"the planning isocenter {np.round(p_iso, 1).tolist()} mm lies outside the planning image "
+            f"({np.round(plo, 1).tolist()}..{np.round(phi, 1).tolist()})")
+    half = np.asarray(box_mm, float) / 2
+    lo = np.maximum(plo - p_iso, dlo - d_iso)
+    hi = np.minimum(phi - p_iso, dhi - d_iso)
+    overlap = np.clip(np.minimum(hi, half) - np.maximum(lo, -half), 0, None)
+    if np.prod(overlap) < 0.1 * np.prod(2 * half):
+        raise IGRTInputError("the daily image and the planning image share less than 10% of the "
+                             "clip box around the isocenter: they do not overlap")
+
+
+def _regions(planning: Volume, options: MatchOptions, p_iso):
+    bone = Region(p_iso, np.asarray(options.clip_box_mm, float), intensity_range=BONE_HU)
+    soft_center = np.asarray(options.soft_center_lps if options.soft_center_lps is not None else p_iso, float)
+    soft = Region(soft_center, np.asarray(options.soft_box_mm, float), mask=options.soft_mask)
+    return bone, soft
+
+
+def _check_plausible(matrix, p_iso, quality):
+    t = np.linalg.norm(geometry.displacement_at(matrix, p_iso))
+    angle = np.degrees(np.arccos(np.clip((np.trace(matrix[:3, :3]) - 1) / 2, -1, 1)))
+    if not np.isfinite(quality["similarity_after"]) or quality["similarity_after"] < MIN_CORRELATION:
+        raise MatchFailedError(
+            f"registration failed: correlation in the region is {quality['similarity_after']:.2f} "
+            f"(< {MIN_CORRELATION}); check the isocenters, the orientation and the region")
+    if t > MAX_TRANSLATION_MM or angle > MAX_ROTATION_DEG:
+        raise MatchFailedError(
+            f"registration failed: it moved {t:.1f} mm / {angle:.1f}° from the isocenter alignment "
+            f"(limits {MAX_TRANSLATION_MM} mm / {MAX_ROTATION_DEG}°); align the isocenters by hand and retry")
+
+
+def run_match(planning: Volume, daily: Volume, options: MatchOptions | None = None,
+              progress=None) -> MatchResult:
+    """Match the daily image to the planning CT and return the displacement of the planned anatomy.
+
+    Raises ``IGRTInputError`` for input that cannot be matched and ``MatchFailedError`` when the
+    registration ran but clearly failed (it refuses to report such a result).
+    """
+    t0 = time.perf_counter()
+    options = options or MatchOptions()
+    if options.method not in METHODS:
+        raise IGRTInputError(f"unknown match method {options.method!r}; use one of {', '.join(METHODS)}")
+    p_iso, d_iso = _isocenters(planning, daily, options)
+    _check_overlap(planning.image, daily.image, p_iso, d_iso, options.clip_box_mm)
+
+    # Initial alignment at the isocenters: planning point q -> daily point q - p_iso + d_iso.
+    to_daily = geometry.rigid_matrix(translation=d_iso - p_iso)
+    transform = euler_from_matrix(to_daily, p_iso)
+    bone, soft = _regions(planning, options, p_iso)
+    stages_todo = {"auto": [("bone", bone), ("soft", soft)], "bone": [("bone", bone)],
+                   "soft": [("soft", soft)]}[options.method]
+    stages = []
+    outcome = None
+    for name, region in stages_todo:
+        def _progress(level, it, _name=name):
+            if progress is not None:
+                progress(f"{_name} match: level {level + 1}, iteration {it}")
+
+        try:
+            outcome = register_rigid(planning.image, daily.image, region, transform, options.settings,
+                                     _progress)
+        except ValueError as exc:
+            raise IGRTInputError(f"{name} match: {exc}") from exc
+        transform = outcome.transform
+        stages.append({"stage": name, "similarity_before": round(outcome.metric_before, 4),
+                       "similarity_after": round(outcome.metric_after, 4), "samples": outcome.samples,
+                       "iterations": len(outcome.iterations), "stop": outcome.stop_reason})
+
+    # Back to the planning frame: daily point d is planning point d - d_iso + p_iso.
+    matrix = geometry.rigid_matrix(translation=p_iso - d_iso) @ matrix_from_transform(transform)
+    quality = {
+        "metric": "normalized cross-correlation in the final region",
+        "similarity_before": stages[0]["similarity_before"],
+        "similarity_after": stages[-1]["similarity_after"],
+        "overlap": None,
+    }
+    _check_plausible(matrix, p_iso, quality)
+    return MatchResult(
+        matrix_lps=matrix, planning_isocenter_lps=p_iso, daily_isocenter_lps=d_iso,
+        method=options.method, quality=quality, stages=stages, warnings=[],
+        elapsed_s=time.perf_counter() - t0,
+        orientation=options.orientation or planning.patient_position or "HFS",
+    )
