@@ -1,0 +1,70 @@
+"""Shared pytest fixtures: paths to the read-only shared data and small synthetic images.
+
+Only fixtures live here; each test file owns its own test data builders beyond these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` next to the checkout; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present next to the checkout")
+    return SHARED_DATA
+
+
+def make_block_phantom(size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105.0, -140.0, 220.0)):
+    """A small asymmetric HU phantom (body, bones, an air pocket) that constrains all 6 DOF."""
+    nx, ny, nz = size
+    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip((nz, ny, nx), spacing[::-1], strict=True)),
+                          indexing="ij")
+    x = x - nx * spacing[0] / 2
+    y = y - ny * spacing[1] / 2
+    z = z - nz * spacing[2] / 2
+    a = np.full(x.shape, -1000.0, np.float32)
+    body = (x / 95) ** 2 + (y / 75) ** 2 < 1
+    a[body] = 30.0
+    for bx, by, br, tilt in ((-50, 10, 14, 0.25), (45, 5, 12, -0.15), (0, 45, 10, 0.0)):
+        r = np.sqrt((x - bx - tilt * z) ** 2 + (y - by) ** 2)
+        a[body & (r < br)] = 300.0
+        a[body & (r < br) & (r > br - 4)] = 1200.0
+    a[((x + 20) / 15) ** 2 + ((y + 25) / 10) ** 2 + ((z - 15) / 20) ** 2 < 1] = 900.0
+    a[((x - 25) / 12) ** 2 + ((y + 20) / 12) ** 2 + ((z + 20) / 12) ** 2 < 1] = -700.0
+    a += np.random.default_rng(0).normal(0, 5, a.shape).astype(np.float32)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    return img
+
+
+def move_patient(planning: sitk.Image, matrix_lps, hu_scale=1.0, hu_offset=0.0, noise=0.0, seed=1):
+    """The daily image of a patient displaced by ``matrix_lps``, on the planning grid and frame.
+
+    Daily value at point q is the planning value at M⁻¹(q) (DESIGN §3 direction).
+    """
+    inv = np.linalg.inv(np.asarray(matrix_lps, float))
+    t = sitk.AffineTransform(3)
+    t.SetMatrix([float(v) for v in inv[:3, :3].ravel()])
+    t.SetTranslation([float(v) for v in inv[:3, 3]])
+    out = sitk.Resample(planning, planning, t, sitk.sitkBSpline, -1000.0, sitk.sitkFloat32)
+    a = sitk.GetArrayFromImage(out) * hu_scale + hu_offset
+    if noise:
+        a += np.random.default_rng(seed).normal(0, noise, a.shape)
+    img = sitk.GetImageFromArray(a.astype(np.float32))
+    img.CopyInformation(planning)
+    return img
+
+
+@pytest.fixture(scope="session")
+def block_phantom():
+    return make_block_phantom()
