@@ -26,8 +26,9 @@ def shared_data() -> Path:
 def make_block_phantom(size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105.0, -140.0, 220.0)):
     """A small asymmetric HU phantom (body, bones, an air pocket) that constrains all 6 DOF."""
     nx, ny, nz = size
-    z, y, x = np.meshgrid(*(np.arange(n) * s for n, s in zip((nz, ny, nx), spacing[::-1], strict=True)),
-                          indexing="ij")
+    z, y, x = np.meshgrid(
+        *(np.arange(n) * s for n, s in zip((nz, ny, nx), spacing[::-1], strict=True)), indexing="ij"
+    )
     x = x - nx * spacing[0] / 2
     y = y - ny * spacing[1] / 2
     z = z - nz * spacing[2] / 2

@@ -27,7 +27,11 @@ def slice_reference(view: str, center, size_mm=(200.0, 160.0), spacing_mm: float
     """A one-slice reference grid through ``center`` for resampling a view."""
     cols = np.array(VIEWS[view], float).T  # 3×3, columns are the axes
     n = [int(round(size_mm[0] / spacing_mm)), int(round(size_mm[1] / spacing_mm)), 1]
-    origin = np.asarray(center, float) - cols[:, 0] * (n[0] - 1) / 2 * spacing_mm - cols[:, 1] * (n[1] - 1) / 2 * spacing_mm
+    origin = (
+        np.asarray(center, float)
+        - cols[:, 0] * (n[0] - 1) / 2 * spacing_mm
+        - cols[:, 1] * (n[1] - 1) / 2 * spacing_mm
+    )
     ref = sitk.Image(n, sitk.sitkFloat32)
     ref.SetSpacing([spacing_mm] * 3)
     ref.SetOrigin([float(v) for v in origin])
@@ -102,8 +106,9 @@ def write_png(path, rgb01: np.ndarray) -> None:
     sitk.WriteImage(img, str(path))
 
 
-def comparison_slices(planning: sitk.Image, daily: sitk.Image, matrix_lps, planning_iso, daily_iso,
-                      size_mm=(200.0, 160.0)) -> dict:
+def comparison_slices(
+    planning: sitk.Image, daily: sitk.Image, matrix_lps, planning_iso, daily_iso, size_mm=(200.0, 160.0)
+) -> dict:
     """Planning, daily-before and daily-after arrays for each view (daily on the planning HU scale)."""
     before = planning_to_daily_transform(np.eye(4), planning_iso, daily_iso)
     after = planning_to_daily_transform(matrix_lps, planning_iso, daily_iso)

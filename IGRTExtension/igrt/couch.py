@@ -32,7 +32,8 @@ def table_top_from_lps(orientation: str) -> np.ndarray:
     key = (orientation or "").upper()
     if key not in TABLE_TOP_FROM_IEC_PATIENT:
         raise IGRTInputError(
-            f"unsupported patient orientation {orientation!r}; use one of {', '.join(TABLE_TOP_FROM_IEC_PATIENT)}")
+            f"unsupported patient orientation {orientation!r}; use one of {', '.join(TABLE_TOP_FROM_IEC_PATIENT)}"
+        )
     return TABLE_TOP_FROM_IEC_PATIENT[key] @ IEC_PATIENT_FROM_LPS
 
 

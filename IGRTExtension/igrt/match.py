@@ -90,8 +90,10 @@ def _isocenters(planning: Volume, daily: Volume, options: MatchOptions):
     p_iso = options.planning_isocenter_lps
     if p_iso is None:
         p_iso = planning.center_lps()
-    same_frame = (planning.frame_of_reference_uid is not None
-                  and planning.frame_of_reference_uid == daily.frame_of_reference_uid)
+    same_frame = (
+        planning.frame_of_reference_uid is not None
+        and planning.frame_of_reference_uid == daily.frame_of_reference_uid
+    )
     d_iso = options.daily_isocenter_lps
     if d_iso is None:
         # Same frame of reference: the same point. Otherwise (CBCT in its own frame): the image center.
@@ -104,8 +106,12 @@ def _check_overlap(planning: sitk.Image, daily: sitk.Image, p_iso, d_iso, box_mm
 
     def bounds(img):
         size = np.array(img.GetSize()) - 1
-        corners = [img.TransformIndexToPhysicalPoint([int(i * size[0]), int(j * size[1]), int(k * size[2])])
-                   for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+        corners = [
+            img.TransformIndexToPhysicalPoint([int(i * size[0]), int(j * size[1]), int(k * size[2])])
+            for i in (0, 1)
+            for j in (0, 1)
+            for k in (0, 1)
+        ]
         c = np.array(corners)
         return c.min(axis=0), c.max(axis=0)
 
@@ -114,18 +120,22 @@ def _check_overlap(planning: sitk.Image, daily: sitk.Image, p_iso, d_iso, box_mm
     if not np.all((d_iso >= dlo - 1) & (d_iso <= dhi + 1)):
         raise IGRTInputError(
             f"the daily isocenter {np.round(d_iso, 1).tolist()} mm lies outside the daily image "
-            f"({np.round(dlo, 1).tolist()}..{np.round(dhi, 1).tolist()}): the images do not overlap")
+            f"({np.round(dlo, 1).tolist()}..{np.round(dhi, 1).tolist()}): the images do not overlap"
+        )
     if not np.all((p_iso >= plo - 1) & (p_iso <= phi + 1)):
         raise IGRTInputError(
             f"the planning isocenter {np.round(p_iso, 1).tolist()} mm lies outside the planning image "
-            f"({np.round(plo, 1).tolist()}..{np.round(phi, 1).tolist()})")
+            f"({np.round(plo, 1).tolist()}..{np.round(phi, 1).tolist()})"
+        )
     half = np.asarray(box_mm, float) / 2
     lo = np.maximum(plo - p_iso, dlo - d_iso)
     hi = np.minimum(phi - p_iso, dhi - d_iso)
     overlap = np.clip(np.minimum(hi, half) - np.maximum(lo, -half), 0, None)
     if np.prod(overlap) < 0.1 * np.prod(2 * half):
-        raise IGRTInputError("the daily image and the planning image share less than 10% of the "
-                             "clip box around the isocenter: they do not overlap")
+        raise IGRTInputError(
+            "the daily image and the planning image share less than 10% of the "
+            "clip box around the isocenter: they do not overlap"
+        )
 
 
 def _regions(planning: Volume, options: MatchOptions, p_iso):
@@ -141,15 +151,18 @@ def _check_plausible(matrix, p_iso, quality):
     if not np.isfinite(quality["similarity_after"]) or quality["similarity_after"] < MIN_CORRELATION:
         raise MatchFailedError(
             f"registration failed: correlation in the region is {quality['similarity_after']:.2f} "
-            f"(< {MIN_CORRELATION}); check the isocenters, the orientation and the region")
+            f"(< {MIN_CORRELATION}); check the isocenters, the orientation and the region"
+        )
     if t > MAX_TRANSLATION_MM or angle > MAX_ROTATION_DEG:
         raise MatchFailedError(
             f"registration failed: it moved {t:.1f} mm / {angle:.1f}° from the isocenter alignment "
-            f"(limits {MAX_TRANSLATION_MM} mm / {MAX_ROTATION_DEG}°); align the isocenters by hand and retry")
+            f"(limits {MAX_TRANSLATION_MM} mm / {MAX_ROTATION_DEG}°); align the isocenters by hand and retry"
+        )
 
 
-def run_match(planning: Volume, daily: Volume, options: MatchOptions | None = None,
-              progress=None) -> MatchResult:
+def run_match(
+    planning: Volume, daily: Volume, options: MatchOptions | None = None, progress=None
+) -> MatchResult:
     """Match the daily image to the planning CT and return the displacement of the planned anatomy.
 
     Raises ``IGRTInputError`` for input that cannot be matched and ``MatchFailedError`` when the
@@ -166,24 +179,36 @@ def run_match(planning: Volume, daily: Volume, options: MatchOptions | None = No
     to_daily = geometry.rigid_matrix(translation=d_iso - p_iso)
     transform = euler_from_matrix(to_daily, p_iso)
     bone, soft = _regions(planning, options, p_iso)
-    stages_todo = {"auto": [("bone", bone), ("soft", soft)], "bone": [("bone", bone)],
-                   "soft": [("soft", soft)]}[options.method]
+    stages_todo = {
+        "auto": [("bone", bone), ("soft", soft)],
+        "bone": [("bone", bone)],
+        "soft": [("soft", soft)],
+    }[options.method]
     stages = []
     outcome = None
     for name, region in stages_todo:
+
         def _progress(level, it, _name=name):
             if progress is not None:
                 progress(f"{_name} match: level {level + 1}, iteration {it}")
 
         try:
-            outcome = register_rigid(planning.image, daily.image, region, transform, options.settings,
-                                     _progress)
+            outcome = register_rigid(
+                planning.image, daily.image, region, transform, options.settings, _progress, search=not stages
+            )
         except ValueError as exc:
             raise IGRTInputError(f"{name} match: {exc}") from exc
         transform = outcome.transform
-        stages.append({"stage": name, "similarity_before": round(outcome.metric_before, 4),
-                       "similarity_after": round(outcome.metric_after, 4), "samples": outcome.samples,
-                       "iterations": len(outcome.iterations), "stop": outcome.stop_reason})
+        stages.append(
+            {
+                "stage": name,
+                "similarity_before": round(outcome.metric_before, 4),
+                "similarity_after": round(outcome.metric_after, 4),
+                "samples": outcome.samples,
+                "iterations": len(outcome.iterations),
+                "stop": outcome.stop_reason,
+            }
+        )
 
     # Back to the planning frame: daily point d is planning point d - d_iso + p_iso.
     matrix = geometry.rigid_matrix(translation=p_iso - d_iso) @ matrix_from_transform(transform)
@@ -195,8 +220,13 @@ def run_match(planning: Volume, daily: Volume, options: MatchOptions | None = No
     }
     _check_plausible(matrix, p_iso, quality)
     return MatchResult(
-        matrix_lps=matrix, planning_isocenter_lps=p_iso, daily_isocenter_lps=d_iso,
-        method=options.method, quality=quality, stages=stages, warnings=[],
+        matrix_lps=matrix,
+        planning_isocenter_lps=p_iso,
+        daily_isocenter_lps=d_iso,
+        method=options.method,
+        quality=quality,
+        stages=stages,
+        warnings=[],
         elapsed_s=time.perf_counter() - t0,
         orientation=options.orientation or planning.patient_position or "HFS",
     )

@@ -27,7 +27,7 @@ def result_dict(res) -> dict:
         "method": res.method,
         "matrix_lps": [[float(x) for x in row] for row in m],
         "matrix_sense": "maps a planned-anatomy point (planning frame, DICOM LPS mm) to where that anatomy "
-                        "is in the daily image; the patient is displaced by this",
+        "is in the daily image; the patient is displaced by this",
         "planning_isocenter_lps": _r(res.planning_isocenter_lps),
         "daily_isocenter_lps": _r(res.daily_isocenter_lps),
         "translation_mm": _r(res.translation_mm),
@@ -53,9 +53,14 @@ def load_result(path) -> dict:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise IGRTInputError(f"cannot read result JSON {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("schema_version", "").split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise IGRTInputError(f"{path}: unsupported result schema_version {data.get('schema_version')!r} "
-                             f"(this tool reads {SCHEMA_VERSION})")
+    if (
+        not isinstance(data, dict)
+        or data.get("schema_version", "").split(".")[0] != SCHEMA_VERSION.split(".")[0]
+    ):
+        raise IGRTInputError(
+            f"{path}: unsupported result schema_version {data.get('schema_version')!r} "
+            f"(this tool reads {SCHEMA_VERSION})"
+        )
     m = np.asarray(data.get("matrix_lps"), float)
     if not geometry.is_rigid(m, tol=1e-4):
         raise IGRTInputError(f"{path}: matrix_lps is not a rigid 4×4 transform")

@@ -1,0 +1,224 @@
+"""The ``igrt`` command line (DESIGN §4): ``match`` and ``demo`` (more verbs as issues add them).
+
+Exit status: 0 success; 2 bad input (one line on stderr); 3 the match ran but failed (one line).
+Outputs are written under temporary names and renamed, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import IGRTInputError
+from .match import METHODS, MatchFailedError, MatchOptions, run_match
+from .result import write_json
+
+
+def _point(text: str) -> tuple:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(np.isfinite(vals)):
+        raise argparse.ArgumentTypeError(f"expected x,y,z in mm (DICOM LPS), got {text!r}")
+    return vals
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _progress_printer():
+    last = [0.0]
+
+    def progress(msg):
+        now = time.perf_counter()
+        if now - last[0] > 0.5:
+            last[0] = now
+            _say(f"  {msg}")
+
+    return progress
+
+
+def match_files(
+    planning_path,
+    daily_path,
+    *,
+    plan=None,
+    isocenter=None,
+    daily_isocenter=None,
+    method="auto",
+    orientation=None,
+    progress=None,
+) -> tuple:
+    """Read the inputs, check they belong together, match; returns (result dict, planning, daily)."""
+    from .io.volumes import check_pair, read_volume
+
+    t0 = time.perf_counter()
+    planning = read_volume(planning_path)
+    daily = read_volume(daily_path)
+    warnings = list(planning.warnings) + list(daily.warnings) + list(check_pair(planning, daily))
+    plan_info = None
+    if plan is not None and isocenter is not None:
+        raise IGRTInputError("give either --plan or --isocenter, not both")
+    if plan is not None:
+        from .io.rtplan import read_rtplan
+
+        plan_info = read_rtplan(plan)
+        warnings += list(plan_info.warnings)
+        if plan_info.patient_id and planning.patient_id and plan_info.patient_id != planning.patient_id:
+            raise IGRTInputError(
+                f"the plan is for patient {plan_info.patient_id!r} but the planning image is "
+                f"for {planning.patient_id!r}"
+            )
+        isocenter = tuple(plan_info.isocenter_lps)
+    if orientation is None:
+        orientation = (plan_info.patient_position if plan_info else None) or planning.patient_position
+        if orientation is None:
+            orientation = "HFS"
+            warnings.append("patient orientation unknown (no plan, no DICOM PatientPosition): assumed HFS")
+    options = MatchOptions(
+        method=method,
+        planning_isocenter_lps=isocenter,
+        daily_isocenter_lps=daily_isocenter,
+        orientation=orientation,
+    )
+    if isocenter is None:
+        warnings.append("no plan or isocenter given: the planning image center is used as the isocenter")
+    if daily_isocenter is None and planning.frame_of_reference_uid != daily.frame_of_reference_uid:
+        warnings.append(
+            "daily image in its own frame of reference: its image center is taken as the "
+            "treatment isocenter (give --daily-isocenter to override)"
+        )
+    result = run_match(planning, daily, options, progress=progress)
+    result.warnings = warnings
+    result.inputs = {
+        "planning": planning.identity(),
+        "daily": daily.identity(),
+        "plan": str(plan) if plan else None,
+        "isocenter_source": "plan" if plan else ("given" if isocenter else "planning image center"),
+    }
+    result.parameters = {
+        "method": method,
+        "clip_box_mm": list(options.clip_box_mm),
+        "soft_box_mm": list(options.soft_box_mm),
+        "registration": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(options.settings).items()
+        },
+    }
+    result.elapsed_s = time.perf_counter() - t0
+    return result.to_dict(), planning, daily
+
+
+def _publish_dir(tmp: Path, out: Path) -> None:
+    """Move every file of a finished temporary output folder into ``out`` (created if needed)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for item in sorted(tmp.rglob("*")):
+        if item.is_file():
+            dest = out / item.relative_to(tmp)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_match(args) -> int:
+    _say(f"igrt match: {args.planning} ← {args.daily} ({args.method})")
+    result, planning, daily = match_files(
+        args.planning,
+        args.daily,
+        plan=args.plan,
+        isocenter=args.isocenter,
+        daily_isocenter=args.daily_isocenter,
+        method=args.method,
+        orientation=args.orientation,
+        progress=_progress_printer(),
+    )
+    if args.report:
+        from .report import write_report
+
+        out = Path(args.report)
+        tmp = Path(tempfile.mkdtemp(prefix=".igrt-report-", dir=out.parent if out.parent.exists() else None))
+        try:
+            write_report(result, planning.image, daily.image, tmp)
+            _publish_dir(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_json(args.out, result)
+    t, c = result["translation_mm"], result["couch"]
+    _say(
+        f"patient is displaced (LPS mm): x {t[0]:+.2f}  y {t[1]:+.2f}  z {t[2]:+.2f}; "
+        f"rotation (°) {result['rotation_deg']}"
+    )
+    _say(
+        f"couch moves (IEC table top): lat {c['lateral_mm']:+.2f} long {c['longitudinal_mm']:+.2f} "
+        f"vert {c['vertical_mm']:+.2f} mm, rot {c['rotation_deg']:+.2f} pitch {c['pitch_deg']:+.2f} "
+        f"roll {c['roll_deg']:+.2f}°"
+    )
+    for w in result["warnings"]:
+        _say(f"warning: {w}")
+    _say(f"wrote {args.out} ({result['elapsed_s']:.2f} s)")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out), progress=_say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="igrt", description="Image-guided radiotherapy: daily match and couch shift."
+    )
+    p.add_argument("--version", action="version", version=f"igrt {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("match", help="match a daily image (CBCT/CT) to the planning CT")
+    m.add_argument("planning", help="planning CT: DICOM series folder or NRRD/NIfTI/MHA file")
+    m.add_argument("daily", help="daily image: DICOM series folder or NRRD/NIfTI/MHA file")
+    iso = m.add_mutually_exclusive_group()
+    iso.add_argument("--plan", help="RTPLAN file giving the planning isocenter and patient position")
+    iso.add_argument("--isocenter", type=_point, help="planning isocenter x,y,z (DICOM LPS mm)")
+    m.add_argument(
+        "--daily-isocenter",
+        type=_point,
+        help="treatment isocenter in the daily image's frame, x,y,z (LPS mm); default: same point "
+        "when both share a frame of reference, else the daily image center",
+    )
+    m.add_argument("--method", choices=METHODS, default="auto")
+    m.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP); default from plan or image")
+    m.add_argument("--report", help="also write an HTML report with comparison pictures into this folder")
+    m.add_argument("--out", required=True, help="result JSON to write")
+    m.set_defaults(func=cmd_match)
+
+    d = sub.add_parser("demo", help="run the whole daily match on the bundled phantom case (offline)")
+    d.add_argument("--out", default="igrt-demo", help="output folder (default: ./igrt-demo)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except IGRTInputError as exc:
+        _say(f"igrt: error: {exc}")
+        return 2
+    except MatchFailedError as exc:
+        _say(f"igrt: {exc}")
+        return 3
+    except KeyboardInterrupt:
+        _say("igrt: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Headless HTML report of a daily match: numbers with their sense, timing, and comparison pictures."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from . import compare
+from .result import atomic_write_text
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:.25em .6em;text-align:right}
+th{background:#eee}td:first-child,th:first-child{text-align:left}.warn{color:#a40}
+img{max-width:100%;border:1px solid #888}.sense{font-style:italic;color:#555}
+figure{margin:.8em 0}figcaption{font-size:90%;color:#444}
+"""
+
+_FLICKER_JS = """
+<script>
+let flick=null;
+function toggleFlicker(){const a=document.getElementById('flick');
+ if(flick){clearInterval(flick);flick=null;return;}
+ flick=setInterval(()=>{a.src=a.dataset.cur==='p'?a.dataset.d:a.dataset.p;a.dataset.cur=a.dataset.cur==='p'?'d':'p';},600);}
+</script>
+"""
+
+
+def _row(label, values, fmt="{:+.2f}"):
+    cells = "".join(f"<td>{fmt.format(v)}</td>" for v in values)
+    return f"<tr><td>{html.escape(label)}</td>{cells}</tr>"
+
+
+def render_html(result: dict, panels: dict, title: str = "IGRT daily match") -> str:
+    """The report page for a result JSON and its panel pictures (file names relative to the page)."""
+    t, r, c = result["translation_mm"], result["rotation_deg"], result["couch"]
+    q = result["quality"]
+    warnings = "".join(f"<li class=warn>{html.escape(w)}</li>" for w in result.get("warnings", []))
+    stages = "".join(
+        f"<tr><td>{html.escape(s['stage'])}</td><td>{s['similarity_before']:.3f}</td>"
+        f"<td>{s['similarity_after']:.3f}</td><td>{s['samples']}</td><td>{s['iterations']}</td></tr>"
+        for s in result.get("stages", [])
+    )
+    views = " | ".join(compare.VIEWS)
+
+    def fig(name, caption):
+        if name not in panels:
+            return ""
+        return f"<figure><img src='{panels[name]}' alt='{name}'><figcaption>{caption} ({views})</figcaption></figure>"
+
+    flicker = ""
+    if "planning" in panels and "daily_after" in panels:
+        flicker = (
+            f"<h3>Flicker</h3><p><button onclick='toggleFlicker()'>start / stop flicker</button> "
+            f"planning ⇄ daily after the match</p><img id=flick src='{panels['planning']}' "
+            f"data-p='{panels['planning']}' data-d='{panels['daily_after']}' data-cur='p'>"
+        )
+    extra = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in result.get("extra", {}).items()
+    )
+    return f"""<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>
+<style>{_CSS}</style>{_FLICKER_JS}</head><body>
+<h1>{html.escape(title)}</h1>
+<p>Method <b>{html.escape(result["method"])}</b>, patient orientation <b>{html.escape(result["orientation"])}</b>,
+match time {result["elapsed_s"]:.2f} s. {html.escape(result.get("software", {}).get("name", ""))}
+{html.escape(result.get("software", {}).get("version", ""))}</p>
+{f"<ul>{warnings}</ul>" if warnings else ""}
+<h2>Patient displacement at the isocenter</h2>
+<p class=sense>patient is displaced — where the planned anatomy went (DICOM LPS: x left, y posterior, z superior)</p>
+<table><tr><th></th><th>x (L)</th><th>y (P)</th><th>z (S)</th></tr>
+{_row("translation (mm)", t)}{_row("rotation about axis (°)", r)}</table>
+<h2>Couch correction (6 DOF, IEC 61217 table top)</h2>
+<p class=sense>{html.escape(c["sense"])} — motion of the point at the isocenter, rotations right-handed about the table-top axes</p>
+<table><tr><th></th><th>lateral</th><th>longitudinal</th><th>vertical</th></tr>
+{_row("translation (mm)", [c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]])}</table>
+<table><tr><th></th><th>couch rotation</th><th>pitch</th><th>roll</th></tr>
+{_row("rotation (°)", [c["rotation_deg"], c["pitch_deg"], c["roll_deg"]])}</table>
+<h2>Quality</h2>
+<p>{html.escape(q.get("metric", ""))}: before {q["similarity_before"]:.3f}, after {q["similarity_after"]:.3f}</p>
+<table><tr><th>stage</th><th>similarity before</th><th>after</th><th>samples</th><th>iterations</th></tr>{stages}</table>
+{f"<table>{extra}</table>" if extra else ""}
+<h2>Comparison</h2>
+<p class=sense>Fusion: planning magenta, daily green (grey where they agree). Difference: daily − planning after a
+linear intensity match, red positive, blue negative, ±300 HU full scale.</p>
+{fig("fusion_before", "Fusion before the match (isocenter alignment only)")}
+{fig("fusion_after", "Fusion after the match")}
+{fig("checkerboard_before", "Checkerboard before")}
+{fig("checkerboard_after", "Checkerboard after")}
+{fig("difference_before", "Difference before")}
+{fig("difference_after", "Difference after")}
+{flicker}
+</body></html>
+"""
+
+
+def write_report(result: dict, planning, daily, folder, title="IGRT daily match") -> Path:
+    """Write panels and ``report.html`` into ``folder`` (pictures under ``panels/``); returns the page path."""
+    folder = Path(folder)
+    views = compare.comparison_slices(
+        planning,
+        daily,
+        np.asarray(result["matrix_lps"]),
+        result["planning_isocenter_lps"],
+        result["daily_isocenter_lps"],
+    )
+    names = compare.write_panels(views, folder / "panels")
+    panels = {k: f"panels/{v}" for k, v in names.items()}
+    page = folder / "report.html"
+    atomic_write_text(page, render_html(result, panels, title))
+    return page
