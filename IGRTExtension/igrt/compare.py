@@ -95,6 +95,29 @@ def difference(planning: np.ndarray, daily: np.ndarray) -> np.ndarray:
     return daily - planning
 
 
+def outline(mask: np.ndarray) -> np.ndarray:
+    """Boundary pixels of a 2-D boolean mask (4-neighbourhood), for drawing contours."""
+    m = np.asarray(mask, bool)
+    inner = m.copy()
+    inner[1:, :] &= m[:-1, :]
+    inner[:-1, :] &= m[1:, :]
+    inner[:, 1:] &= m[:, :-1]
+    inner[:, :-1] &= m[:, 1:]
+    return m & ~inner
+
+
+def contour_overlay(gray01: np.ndarray, masks: dict) -> np.ndarray:
+    """Grey picture with coloured outlines: ``masks`` maps an RGB colour tuple to a 2-D boolean mask."""
+    rgb = np.stack([gray01] * 3, axis=-1)
+    for colour, mask in masks.items():
+        rgb[outline(mask)] = colour
+    return rgb
+
+
+#: Planning structures drawn on the daily image when no segmentation is given: HU thresholds.
+DEFAULT_CONTOURS = {"body": (-400.0, (0.0, 0.9, 1.0)), "bone": (200.0, (1.0, 0.85, 0.0))}
+
+
 def _u8(rgb01: np.ndarray) -> np.ndarray:
     return np.clip(np.round(rgb01 * 255), 0, 255).astype(np.uint8)
 
@@ -159,9 +182,20 @@ def write_panels(views: dict, folder, level=40.0, width=1000.0) -> dict:
         "fusion_after": lambda v: fusion_rgb(v["planning"], v["after"], level, width),
         "checkerboard_before": lambda v: gray3(checkerboard(v["planning"], v["before"])),
         "checkerboard_after": lambda v: gray3(checkerboard(v["planning"], v["after"])),
+        "contours_before": lambda v: contour_overlay(to_gray(v["before"], level, width), _contours(v)),
+        "contours_after": lambda v: contour_overlay(to_gray(v["after"], level, width), _contours(v)),
         "difference_before": lambda v: diff3(difference(v["planning"], v["before"])),
         "difference_after": lambda v: diff3(difference(v["planning"], v["after"])),
     }
+
+    def _contours(v):
+        out = {
+            colour: np.nan_to_num(v["planning"], nan=-1000) > hu for hu, colour in DEFAULT_CONTOURS.values()
+        }
+        for colour, mask in v.get("structures", {}).items():
+            out[colour] = mask
+        return out
+
     names = {}
     for name, fn in panels.items():
         fname = f"{name}.png"

@@ -205,6 +205,7 @@ def run_match(
                 "similarity_before": round(outcome.metric_before, 4),
                 "similarity_after": round(outcome.metric_after, 4),
                 "samples": outcome.samples,
+                "overlap": round(outcome.overlap, 3),
                 "iterations": len(outcome.iterations),
                 "stop": outcome.stop_reason,
             }
@@ -216,7 +217,8 @@ def run_match(
         "metric": "normalized cross-correlation in the final region",
         "similarity_before": stages[0]["similarity_before"],
         "similarity_after": stages[-1]["similarity_after"],
-        "overlap": None,
+        "overlap": stages[-1]["overlap"],
+        "overlap_sense": "fraction of the final region's planning samples inside the daily field of view",
     }
     _check_plausible(matrix, p_iso, quality)
     return MatchResult(

@@ -54,6 +54,7 @@ class RegistrationOutcome:
     metric_before: float
     metric_after: float
     samples: int
+    overlap: float  # fraction of the region's planning samples inside the daily field of view
     iterations: list = field(default_factory=list)
     stop_reason: str = ""
 
@@ -141,8 +142,9 @@ def _fixed_mask(
     if region.mask is not None:
         m = sitk.Resample(region.mask, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         arr &= sitk.GetArrayViewFromImage(m) > 0
-    fov = sitk.Resample(daily_fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    arr &= sitk.GetArrayViewFromImage(fov) > 0
+    if daily_fov is not None:
+        fov = sitk.Resample(daily_fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        arr &= sitk.GetArrayViewFromImage(fov) > 0
     mask = sitk.GetImageFromArray(arr.astype(np.uint8))
     mask.CopyInformation(fixed)
     return mask
@@ -254,6 +256,7 @@ def register_rigid(
     fov = daily_field_of_view_mask(daily, margin_mm=8.0)
     mask = _fixed_mask(fixed, region, fov, initial)
     n_samples = int(sitk.GetArrayViewFromImage(mask).sum())
+    n_region = int(sitk.GetArrayViewFromImage(_fixed_mask(fixed, region, None, initial)).sum())
     if n_samples < 1000:
         raise ValueError("too few planning voxels of the region fall inside the daily field of view")
 
@@ -270,7 +273,7 @@ def register_rigid(
         f_l, m_l, w_l = _level_images(fixed, moving, mask, factor, sigma)
         stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress)
     after = normalized_correlation(fixed, moving, transform, mask)
-    return RegistrationOutcome(transform, before, after, n_samples, trace, stop)
+    return RegistrationOutcome(transform, before, after, n_samples, n_samples / max(n_region, 1), trace, stop)
 
 
 def _level_images(fixed, moving, mask, factor: int, sigma_mm: float):

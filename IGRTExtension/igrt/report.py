@@ -89,6 +89,8 @@ linear intensity match, red positive, blue negative, ±300 HU full scale.</p>
 {fig("fusion_after", "Fusion after the match")}
 {fig("checkerboard_before", "Checkerboard before")}
 {fig("checkerboard_after", "Checkerboard after")}
+{fig("contours_before", "Planning contours (body cyan, bone yellow) on the daily image, before")}
+{fig("contours_after", "Planning contours on the daily image, after the match")}
 {fig("difference_before", "Difference before")}
 {fig("difference_after", "Difference after")}
 {flicker}
