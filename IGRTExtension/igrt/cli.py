@@ -48,6 +48,23 @@ def _progress_printer():
     return progress
 
 
+def read_target_mask(path, planning):
+    """A target label image (NRRD/NIfTI/MHA) in the planning frame; refuses one that misses the planning CT."""
+    import SimpleITK as sitk
+
+    try:
+        mask = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise IGRTInputError(f"cannot read target mask {path}: {str(exc).strip().splitlines()[0]}") from exc
+    if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
+        raise IGRTInputError(f"target mask {path} is not a 3-D label image")
+    mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    on_planning = sitk.Resample(mask, planning.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    if sitk.GetArrayViewFromImage(on_planning).sum() == 0:
+        raise IGRTInputError(f"target mask {path} is empty or lies outside the planning image")
+    return mask
+
+
 def match_files(
     planning_path,
     daily_path,
@@ -57,6 +74,7 @@ def match_files(
     daily_isocenter=None,
     method="auto",
     orientation=None,
+    target_mask=None,
     progress=None,
 ) -> tuple:
     """Read the inputs, check they belong together, match; returns (result dict, planning, daily)."""
@@ -91,6 +109,8 @@ def match_files(
         daily_isocenter_lps=daily_isocenter,
         orientation=orientation,
     )
+    if target_mask is not None:
+        options.soft_mask = read_target_mask(target_mask, planning)
     if isocenter is None:
         warnings.append("no plan or isocenter given: the planning image center is used as the isocenter")
     if daily_isocenter is None and planning.frame_of_reference_uid != daily.frame_of_reference_uid:
@@ -139,6 +159,7 @@ def cmd_match(args) -> int:
         daily_isocenter=args.daily_isocenter,
         method=args.method,
         orientation=args.orientation,
+        target_mask=args.target_mask,
         progress=_progress_printer(),
     )
     if args.report:
@@ -195,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--method", choices=METHODS, default="auto")
     m.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP); default from plan or image")
+    m.add_argument(
+        "--target-mask", help="label image (planning frame) of the target for the soft-tissue match"
+    )
     m.add_argument("--report", help="also write an HTML report with comparison pictures into this folder")
     m.add_argument("--out", required=True, help="result JSON to write")
     m.set_defaults(func=cmd_match)

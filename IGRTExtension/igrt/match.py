@@ -138,11 +138,30 @@ def _check_overlap(planning: sitk.Image, daily: sitk.Image, p_iso, d_iso, box_mm
         )
 
 
+def mask_box(mask: sitk.Image, margin_mm: float = 15.0):
+    """Centre and size (LPS mm) of the box around a target mask's voxels, grown by ``margin_mm``."""
+    idx = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)[:, ::-1]
+    if len(idx) == 0:
+        raise IGRTInputError("the target mask is empty")
+    pts = np.array(
+        [mask.TransformIndexToPhysicalPoint([int(v) for v in i]) for i in (idx.min(0), idx.max(0))]
+    )
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    return (lo + hi) / 2, (hi - lo) + 2 * margin_mm
+
+
 def _regions(planning: Volume, options: MatchOptions, p_iso):
     bone = Region(p_iso, np.asarray(options.clip_box_mm, float), intensity_range=BONE_HU)
-    soft_center = np.asarray(options.soft_center_lps if options.soft_center_lps is not None else p_iso, float)
-    soft = Region(soft_center, np.asarray(options.soft_box_mm, float), mask=options.soft_mask)
-    return bone, soft
+    center = options.soft_center_lps if options.soft_center_lps is not None else p_iso
+    size = options.soft_box_mm
+    if options.soft_mask is not None:
+        # Soft-tissue match around a structure: its box (plus a margin so its edges are seen) and the
+        # mask dilated by the same margin.
+        center, size = mask_box(options.soft_mask)
+        radius = [max(1, int(round(10.0 / sp))) for sp in options.soft_mask.GetSpacing()]
+        mask = sitk.BinaryDilate(sitk.Cast(options.soft_mask > 0, sitk.sitkUInt8), radius)
+        return bone, Region(np.asarray(center, float), np.asarray(size, float), mask=mask)
+    return bone, Region(np.asarray(center, float), np.asarray(size, float))
 
 
 def _check_plausible(matrix, p_iso, quality):
