@@ -113,13 +113,8 @@ def match_files(
         options.soft_mask = read_target_mask(target_mask, planning)
     if isocenter is None:
         warnings.append("no plan or isocenter given: the planning image center is used as the isocenter")
-    if daily_isocenter is None and planning.frame_of_reference_uid != daily.frame_of_reference_uid:
-        warnings.append(
-            "daily image in its own frame of reference: its image center is taken as the "
-            "treatment isocenter (give --daily-isocenter to override)"
-        )
     result = run_match(planning, daily, options, progress=progress)
-    result.warnings = warnings
+    result.warnings = warnings + result.warnings
     result.inputs = {
         "planning": planning.identity(),
         "daily": daily.identity(),

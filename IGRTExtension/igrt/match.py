@@ -86,19 +86,37 @@ class MatchResult:
         return result_dict(self)
 
 
-def _isocenters(planning: Volume, daily: Volume, options: MatchOptions):
+def _isocenters(planning: Volume, daily: Volume, options: MatchOptions, warnings: list):
+    """Planning and daily isocenters (DESIGN §3): declared, or derived with a recorded warning."""
     p_iso = options.planning_isocenter_lps
     if p_iso is None:
         p_iso = planning.center_lps()
-    same_frame = (
-        planning.frame_of_reference_uid is not None
-        and planning.frame_of_reference_uid == daily.frame_of_reference_uid
-    )
+    p_iso = np.asarray(p_iso, float)
     d_iso = options.daily_isocenter_lps
-    if d_iso is None:
-        # Same frame of reference: the same point. Otherwise (CBCT in its own frame): the image center.
-        d_iso = p_iso if same_frame else daily.center_lps()
-    return np.asarray(p_iso, float), np.asarray(d_iso, float)
+    if d_iso is not None:
+        return p_iso, np.asarray(d_iso, float)
+    fp, fd = planning.frame_of_reference_uid, daily.frame_of_reference_uid
+    if fp is not None and fp == fd:
+        return p_iso, p_iso  # same frame of reference: the same point
+    if fp is not None and fd is not None:
+        warnings.append(
+            "daily image in its own frame of reference: its image center is taken as the "
+            "treatment isocenter (give the daily isocenter to override)"
+        )
+        return p_iso, np.asarray(daily.center_lps(), float)
+    # Frames unknown (volume files): same coordinates if the point is inside the daily image.
+    inside = _inside(daily.image, p_iso)
+    d_iso = p_iso if inside else np.asarray(daily.center_lps(), float)
+    warnings.append(
+        "frames of reference unknown: the daily isocenter is assumed to be "
+        + ("the same coordinates as the planning isocenter" if inside else "the daily image center")
+    )
+    return p_iso, d_iso
+
+
+def _inside(image: sitk.Image, point) -> bool:
+    idx = np.array(image.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in point)))
+    return bool(np.all(idx >= -0.5) and np.all(idx <= np.array(image.GetSize()) - 0.5))
 
 
 def _check_overlap(planning: sitk.Image, daily: sitk.Image, p_iso, d_iso, box_mm) -> None:
@@ -191,7 +209,8 @@ def run_match(
     options = options or MatchOptions()
     if options.method not in METHODS:
         raise IGRTInputError(f"unknown match method {options.method!r}; use one of {', '.join(METHODS)}")
-    p_iso, d_iso = _isocenters(planning, daily, options)
+    warnings: list = []
+    p_iso, d_iso = _isocenters(planning, daily, options, warnings)
     _check_overlap(planning.image, daily.image, p_iso, d_iso, options.clip_box_mm)
 
     # Initial alignment at the isocenters: planning point q -> daily point q - p_iso + d_iso.
