@@ -266,7 +266,7 @@ def run_match(
         method=options.method,
         quality=quality,
         stages=stages,
-        warnings=[],
+        warnings=warnings,
         elapsed_s=time.perf_counter() - t0,
         orientation=options.orientation or planning.patient_position or "HFS",
     )
