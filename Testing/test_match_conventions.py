@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from conftest import move_patient
 from igrt import geometry
 from igrt.errors import IGRTInputError

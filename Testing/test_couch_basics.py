@@ -1,0 +1,81 @@
+"""Hand-worked 6-DOF couch corrections (DESIGN §3, IEC 61217 table-top axes), one per sign.
+
+Derivations: the couch moves by C = M⁻¹. IEC patient (L, S, A) = (x, z, −y) of LPS; table top from IEC
+patient: HFS I, HFP diag(−1,1,−1), FFS diag(−1,−1,1), FFP diag(1,−1,−1).
+"""
+
+import numpy as np
+import pytest
+
+from igrt import geometry
+from igrt.couch import full_couch_correction, table_top_from_lps
+from igrt.errors import IGRTInputError
+
+ISO = np.array([12.0, -30.0, 250.0])
+
+
+def _axis_rotation(axis, deg):
+    a = np.asarray(axis, float) / np.linalg.norm(axis)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    t = np.radians(deg)
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+
+
+@pytest.mark.parametrize(
+    ("orientation", "lateral"),
+    # Patient displaced 5 mm to their left: couch moves 5 mm towards the patient's right.
+    # HFS: patient right = observer's left = −Xt. HFP/FFS: the patient's right is on the observer's right: +Xt.
+    [("HFS", -5.0), ("HFP", +5.0), ("FFS", +5.0), ("FFP", -5.0)],
+)
+def test_lateral_sign_per_orientation(orientation, lateral):
+    c = full_couch_correction(geometry.rigid_matrix(translation=(5, 0, 0)), ISO, orientation)
+    assert c["lateral_mm"] == pytest.approx(lateral)
+    assert c["longitudinal_mm"] == pytest.approx(0) and c["vertical_mm"] == pytest.approx(0)
+    assert c["sense"] == "couch moves"
+
+
+def test_superior_and_anterior_displacement_hfs():
+    # 4 mm superior (LPS +z): the couch moves 4 mm away from the gantry (−Yt).
+    # 3 mm anterior (LPS −y): the couch moves 3 mm down (−Zt).
+    c = full_couch_correction(geometry.rigid_matrix(translation=(0, -3, 4)), ISO, "HFS")
+    assert (c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]) == pytest.approx((0, -4, -3))
+    c = full_couch_correction(geometry.rigid_matrix(translation=(0, -3, 4)), ISO, "FFS")
+    assert (c["longitudinal_mm"], c["vertical_mm"]) == pytest.approx((4, -3))
+
+
+@pytest.mark.parametrize(
+    ("axis_lps", "key"),
+    # HFS: Zt (up) = anterior = LPS −y; Xt = LPS +x (pitch); Yt = LPS +z (roll).
+    [((0, -1, 0), "rotation_deg"), ((1, 0, 0), "pitch_deg"), ((0, 0, 1), "roll_deg")],
+)
+def test_rotation_axes_hfs(axis_lps, key):
+    # Anatomy rotated +2° (right-handed) about the axis, about the isocenter: the couch turns −2° about it.
+    m = geometry.rigid_about_point(_axis_rotation(axis_lps, 2.0), ISO)
+    c = full_couch_correction(m, ISO, "HFS")
+    for k in ("rotation_deg", "pitch_deg", "roll_deg"):
+        assert c[k] == pytest.approx(-2.0 if k == key else 0.0, abs=1e-9)
+    assert np.allclose([c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]], 0, atol=1e-9)
+
+
+def test_full_correction_restores_anatomy():
+    rng = np.random.default_rng(7)
+    for orientation in ("HFS", "HFP", "FFS", "FFP"):
+        r = geometry.rotation_xyz_deg(*rng.uniform(-4, 4, 3))
+        m = geometry.rigid_about_point(r, ISO, rng.uniform(-10, 10, 3))
+        c = full_couch_correction(m, ISO, orientation)
+        p = table_top_from_lps(orientation)
+        rz, rx, ry = (np.radians(c[k]) for k in ("rotation_deg", "pitch_deg", "roll_deg"))
+        r_tt = (
+            _axis_rotation((0, 0, 1), np.degrees(rz))
+            @ _axis_rotation((1, 0, 0), np.degrees(rx))
+            @ _axis_rotation((0, 1, 0), np.degrees(ry))
+        )
+        move_lps = p.T @ [c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]]
+        couch = geometry.rigid_about_point(p.T @ r_tt @ p, ISO, move_lps)
+        pts = ISO + rng.uniform(-80, 80, (20, 3))
+        np.testing.assert_allclose(geometry.apply(couch @ m, pts), pts, atol=1e-9)
+
+
+def test_unknown_orientation_refused():
+    with pytest.raises(IGRTInputError):
+        table_top_from_lps("SUPINE")
