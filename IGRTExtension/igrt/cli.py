@@ -145,7 +145,6 @@ def _publish_dir(tmp: Path, out: Path) -> None:
 
 
 def cmd_match(args) -> int:
-    _say(f"igrt match: {args.planning} ← {args.daily} ({args.method})")
     result, planning, daily = match_files(
         args.planning,
         args.daily,
