@@ -1,0 +1,94 @@
+"""The daily match on MRML nodes: what the IGRTDailyMatch module's Logic runs, usable headless.
+
+Volume nodes → core ``Volume`` → ``igrt.match.run_match`` → transform node (applied to the daily
+volume), result table and comparison volumes. No Qt: runs under slicer-core and inside Slicer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import geometry
+from ..errors import IGRTInputError
+from ..match import MatchOptions, run_match
+from . import comparison, tables, transforms, volumes
+
+
+@dataclass
+class DailyMatchOutputs:
+    """What one run leaves in the scene (nodes are reused by the next run)."""
+
+    result: object
+    transform_node: object
+    table_node: object
+    comparison_nodes: dict = field(default_factory=dict)
+
+
+def point_lps_from_markups(markups_node, index: int = 0) -> np.ndarray:
+    """LPS position of a markups control point (world RAS in the scene)."""
+    if markups_node is None or markups_node.GetNumberOfControlPoints() <= index:
+        raise IGRTInputError("the isocenter markups node has no control point")
+    ras = [0.0, 0.0, 0.0]
+    markups_node.GetNthControlPointPositionWorld(index, ras)
+    return geometry.ras_to_lps_point(ras)
+
+
+def isocenter_lps_from_plan(plan_node) -> np.ndarray:
+    """Planning isocenter (LPS) of a SlicerRT plan node (``vtkMRMLRTPlanNode.GetIsocenterPosition``, RAS)."""
+    ras = [0.0, 0.0, 0.0]
+    getter = getattr(plan_node, "GetIsocenterPosition", None)
+    if getter is None or not getter(ras):
+        raise IGRTInputError(f"plan {plan_node.GetName()!r} has no isocenter position")
+    return geometry.ras_to_lps_point(ras)
+
+
+def run(
+    scene,
+    planning_node,
+    daily_node,
+    options: MatchOptions | None = None,
+    transform_node=None,
+    table_node=None,
+    comparison_nodes: dict | None = None,
+    progress=None,
+) -> DailyMatchOutputs:
+    """Match ``daily_node`` to ``planning_node`` and put the result in the scene."""
+    if planning_node is None or daily_node is None:
+        raise IGRTInputError("select both the planning and the daily volume")
+    if planning_node is daily_node:
+        raise IGRTInputError("the planning and the daily volume are the same node")
+    try:
+        planning = volumes.volume_from_node(planning_node)
+        daily = volumes.volume_from_node(daily_node)
+    except ValueError as exc:
+        raise IGRTInputError(str(exc)) from exc
+    result = run_match(planning, daily, options or MatchOptions(), progress=progress)
+    return publish(scene, result, planning_node, daily_node, transform_node, table_node, comparison_nodes)
+
+
+def publish(
+    scene, result, planning_node, daily_node, transform_node=None, table_node=None, comparison_nodes=None
+) -> DailyMatchOutputs:
+    """Write a result (automatic or hand-edited) into the transform, table and comparison nodes."""
+    transform_node = transforms.transform_node_from_result(
+        scene, result, planning_node, daily_node, node=transform_node
+    )
+    table_node = tables.table_node_from_result(scene, result.to_dict(), node=table_node)
+    nodes = comparison.prepare(scene, result, planning_node, daily_node, comparison_nodes)
+    return DailyMatchOutputs(result, transform_node, table_node, nodes)
+
+
+def refresh_from_transform(scene, outputs: DailyMatchOutputs, planning_node, daily_node) -> DailyMatchOutputs:
+    """Re-derive the result after the transform was adjusted by hand (interaction handles)."""
+    result = transforms.edited_result(outputs.result, outputs.transform_node)
+    return publish(
+        scene,
+        result,
+        planning_node,
+        daily_node,
+        outputs.transform_node,
+        outputs.table_node,
+        outputs.comparison_nodes,
+    )
