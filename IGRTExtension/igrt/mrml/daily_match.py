@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import slicer
+import vtk
 
 from .. import geometry
 from ..errors import IGRTInputError
@@ -26,12 +28,21 @@ class DailyMatchOutputs:
     comparison_nodes: dict = field(default_factory=dict)
 
 
-def point_lps_from_markups(markups_node, index: int = 0) -> np.ndarray:
-    """LPS position of a markups control point (world RAS in the scene)."""
+def point_lps_from_markups(markups_node, index: int = 0, volume_node=None) -> np.ndarray:
+    """LPS position of a markups control point, in the volume's own (untransformed) coordinates.
+
+    Control points are read in world RAS; when ``volume_node`` is under a transform (e.g. the daily
+    volume already showing a result), the point is carried back into that volume's acquired frame.
+    """
     if markups_node is None or markups_node.GetNumberOfControlPoints() <= index:
         raise IGRTInputError("the isocenter markups node has no control point")
     ras = [0.0, 0.0, 0.0]
     markups_node.GetNthControlPointPositionWorld(index, ras)
+    parent = volume_node.GetParentTransformNode() if volume_node is not None else None
+    if parent is not None:
+        world_to_local = vtk.vtkGeneralTransform()
+        slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, parent, world_to_local)
+        ras = list(world_to_local.TransformPoint(ras))
     return geometry.ras_to_lps_point(ras)
 
 

@@ -1,0 +1,1 @@
+"""Helpers of the IGRTDailyMatch module that are not Slicer's template classes."""
