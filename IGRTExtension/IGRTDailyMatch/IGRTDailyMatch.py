@@ -453,6 +453,17 @@ class IGRTDailyMatchTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_BadInputIsRefused()
 
+    def _ensureGeneratorPackages(self):
+        """The known-transform generator needs packages Slicer does not bundle (scipy, itk-rtk)."""
+        try:
+            import itk  # noqa: F401
+            import scipy  # noqa: F401
+        except ImportError:
+            requirements = os.path.join(
+                os.path.dirname(os.path.abspath(__file__)), "Resources", "IGRTDailyMatch-requirements.txt"
+            )
+            slicer.util.pip_install(f'-r "{requirements}"')
+
     def _loadVolume(self, path, name):
         from igrt.io.volumes import read_volume
 
@@ -466,6 +477,7 @@ class IGRTDailyMatchTest(ScriptedLoadableModuleTest):
         from igrt import geometry
         from igrt.synth.cases import tiny_case
 
+        self._ensureGeneratorPackages()
         self.delayDisplay("Generating the tiny known-transform case")
         case = tiny_case()
         planning = self._loadVolume(case.planning_path, "planning")
