@@ -462,7 +462,7 @@ class IGRTDailyMatchTest(ScriptedLoadableModuleTest):
             requirements = os.path.join(
                 os.path.dirname(os.path.abspath(__file__)), "Resources", "IGRTDailyMatch-requirements.txt"
             )
-            slicer.util.pip_install(f'-r "{requirements}"')
+            slicer.util.pip_install(["-r", requirements])
 
     def _loadVolume(self, path, name):
         from igrt.io.volumes import read_volume
