@@ -182,6 +182,7 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._flickerTimer = None
         self._flickerPhase = False
+        self._shownComparison = None  # (mode, opacity, interval) last applied to the views
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -197,8 +198,6 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.updateFromTransformButton.connect("clicked(bool)", self.onUpdateFromTransform)
         self.ui.adjustHandlesCheckBox.connect("toggled(bool)", self.onAdjustHandles)
-        self.ui.comparisonModeComboBox.connect("currentIndexChanged(int)", self.onComparisonChanged)
-        self.ui.fusionOpacitySliderWidget.connect("valueChanged(double)", self.onComparisonChanged)
         self._flickerTimer = qt.QTimer()
         self._flickerTimer.connect("timeout()", self.onFlickerTimeout)
         self.ui.progressBar.hide()
@@ -213,6 +212,7 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def exit(self) -> None:
         self._stopFlicker()
+        self._shownComparison = None  # re-applied (flicker restarted) when the module is entered again
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -243,6 +243,12 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
+        """Parameter node modified: enable buttons, and follow comparison choices once a result exists.
+
+        Comparison widgets are not connected directly: the parameter node is updated by the same Qt
+        signal, and only this observer is guaranteed to see the new value.
+        """
+        self._syncComparison()
         p = self._parameterNode
         ready = bool(p and p.planningVolume and p.dailyVolume and p.planningVolume != p.dailyVolume)
         self.ui.applyButton.enabled = ready
@@ -283,13 +289,17 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode.resultTable = outputs.table_node
         self.ui.resultTableView.setMRMLTableNode(outputs.table_node)
         self.ui.resultLabel.text = IGRTDailyMatchLogic.summary(outputs.result)
-        self.onComparisonChanged()
+        self._shownComparison = None
         self._checkCanApply()
 
-    def onComparisonChanged(self, *args) -> None:
+    def _syncComparison(self) -> None:
         p = self._parameterNode
         if self.logic.outputs is None or not p:
             return
+        wanted = (p.comparisonMode, p.fusionOpacity, p.flickerIntervalMs)
+        if wanted == self._shownComparison:
+            return
+        self._shownComparison = wanted
         self._stopFlicker()
         self.logic.showComparison(p.comparisonMode.value, p.fusionOpacity)
         if p.comparisonMode == ComparisonMode.FLICKER:
