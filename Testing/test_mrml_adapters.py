@@ -207,3 +207,14 @@ def test_daily_match_on_nodes_end_to_end(scene, block_phantom):
     expected = out.result.translation_mm + out.result.matrix_lps[:3, :3] @ [2, 0, 0]
     np.testing.assert_allclose(again.result.translation_mm, expected, atol=1e-9)
     assert again.result.method.endswith("+manual") and again.transform_node is out.transform_node
+
+
+def test_two_patients_are_refused_before_matching(scene):
+    img = _oblique_image()
+    planning = volumes.node_from_volume(scene, Volume(img, "p", patient_id="A"), "planning")
+    daily = volumes.node_from_volume(scene, Volume(img, "d", patient_id="B"), "daily")
+    with pytest.raises(IGRTInputError, match="patient ID mismatch"):
+        daily_match.run(scene, planning, daily)
+    # Identity given by the caller (e.g. from Slicer's DICOM database) overrides node attributes.
+    with pytest.raises(IGRTInputError, match="'C'"):
+        daily_match.run(scene, planning, daily, daily_identity={"patient_id": "C"})

@@ -333,6 +333,29 @@ class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return IGRTDailyMatchParameterNode(super().getParameterNode())
 
+    #: Volume identity fields and their DICOM tags (PS3.3: Patient, General Series, Frame of Reference).
+    DICOM_IDENTITY_TAGS = {
+        "patient_id": "0010,0020",
+        "modality": "0008,0060",
+        "study_uid": "0020,000D",
+        "series_uid": "0020,000E",
+        "frame_of_reference_uid": "0020,0052",
+        "patient_position": "0018,5100",
+    }
+
+    @classmethod
+    def dicomIdentity(cls, volumeNode) -> dict:
+        """Identity of a volume loaded from Slicer's DICOM database (empty otherwise, e.g. slicer-core)."""
+        uids = volumeNode.GetAttribute("DICOM.instanceUIDs") if volumeNode is not None else None
+        database = getattr(slicer, "dicomDatabase", None)
+        if not uids or database is None:
+            return {}
+        fileName = database.fileForInstance(uids.split()[0])
+        if not fileName:
+            return {}
+        values = {key: database.fileValue(fileName, tag) for key, tag in cls.DICOM_IDENTITY_TAGS.items()}
+        return {key: value.strip() for key, value in values.items() if value and value.strip()}
+
     @staticmethod
     def planningIsocenterLps(source: str, planNode=None, markupsNode=None, planningVolume=None):
         """Planning isocenter (LPS) from the plan or a markups point; None = planning image center."""
@@ -366,6 +389,10 @@ class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
             clip_box_mm=tuple(float(v) for v in clipBoxMm),
         )
         scene = planningVolume.GetScene()
+        identities = {
+            "planning_identity": self.dicomIdentity(planningVolume),
+            "daily_identity": self.dicomIdentity(dailyVolume),
+        }
         reuse = self.outputs if self._inputs == (planningVolume, dailyVolume) else None
         self.outputs = daily_match.run(
             scene,
@@ -376,6 +403,7 @@ class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
             table_node=resultTable,
             comparison_nodes=reuse.comparison_nodes if reuse else None,
             progress=progress,
+            **identities,
         )
         self._inputs = (planningVolume, dailyVolume)
         logging.info(f"IGRT daily match: {self.summary(self.outputs.result)}")

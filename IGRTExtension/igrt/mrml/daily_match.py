@@ -55,6 +55,14 @@ def isocenter_lps_from_plan(plan_node) -> np.ndarray:
     return geometry.ras_to_lps_point(ras)
 
 
+def check_same_patient(planning, daily) -> None:
+    """Refuse a planning/daily pair of two different patients (when both IDs are known)."""
+    if planning.patient_id and daily.patient_id and planning.patient_id != daily.patient_id:
+        raise IGRTInputError(
+            f"patient ID mismatch: planning {planning.patient_id!r}, daily {daily.patient_id!r}"
+        )
+
+
 def run(
     scene,
     planning_node,
@@ -64,17 +72,24 @@ def run(
     table_node=None,
     comparison_nodes: dict | None = None,
     progress=None,
+    planning_identity: dict | None = None,
+    daily_identity: dict | None = None,
 ) -> DailyMatchOutputs:
-    """Match ``daily_node`` to ``planning_node`` and put the result in the scene."""
+    """Match ``daily_node`` to ``planning_node`` and put the result in the scene.
+
+    ``*_identity`` are DICOM identity fields (``Volume`` names: patient_id, frame_of_reference_uid, ...)
+    that override the node attributes; the frame of reference decides how the isocenters pair.
+    """
     if planning_node is None or daily_node is None:
         raise IGRTInputError("select both the planning and the daily volume")
     if planning_node is daily_node:
         raise IGRTInputError("the planning and the daily volume are the same node")
     try:
-        planning = volumes.volume_from_node(planning_node)
-        daily = volumes.volume_from_node(daily_node)
+        planning = volumes.volume_from_node(planning_node, **(planning_identity or {}))
+        daily = volumes.volume_from_node(daily_node, **(daily_identity or {}))
     except ValueError as exc:
         raise IGRTInputError(str(exc)) from exc
+    check_same_patient(planning, daily)
     result = run_match(planning, daily, options or MatchOptions(), progress=progress)
     return publish(scene, result, planning_node, daily_node, transform_node, table_node, comparison_nodes)
 
