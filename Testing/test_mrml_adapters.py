@@ -218,3 +218,18 @@ def test_two_patients_are_refused_before_matching(scene):
     # Identity given by the caller (e.g. from Slicer's DICOM database) overrides node attributes.
     with pytest.raises(IGRTInputError, match="'C'"):
         daily_match.run(scene, planning, daily, daily_identity={"patient_id": "C"})
+
+
+def test_daily_isocenter_point_is_read_in_the_daily_acquired_frame(scene):
+    # The daily volume already shows a result: its transform moves it RAS (+5, 0, 0). A point placed at
+    # world RAS (0, 0, 0) on it lies at the volume's own RAS (−5, 0, 0) = LPS (5, 0, 0).
+    daily = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "daily")
+    shift = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    m = vtk.vtkMatrix4x4()
+    m.SetElement(0, 3, 5.0)
+    shift.SetMatrixTransformToParent(m)
+    daily.SetAndObserveTransformNodeID(shift.GetID())
+    point = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "daily iso")
+    point.AddControlPoint(0.0, 0.0, 0.0)
+    np.testing.assert_allclose(daily_match.point_lps_from_markups(point, volume_node=daily), [5, 0, 0])
+    np.testing.assert_allclose(daily_match.point_lps_from_markups(point), [0, 0, 0])
