@@ -79,3 +79,57 @@ def test_full_correction_restores_anatomy():
 def test_unknown_orientation_refused():
     with pytest.raises(IGRTInputError):
         table_top_from_lps("SUPINE")
+
+
+def test_3dof_target_and_residual_by_hand():
+    # Anatomy turned +2° about the vertical (HFS: anterior = LPS −y) about the isocenter, no shift.
+    # A 3-DOF couch cannot turn: correcting at a target 100 mm superior of the isocenter moves the couch
+    # so that target is exact; the isocenter then keeps 2·100·sin(1°) = 3.490 mm of error.
+    m = geometry.rigid_about_point(_axis_rotation((0, -1, 0), 2.0), ISO)
+    from igrt.couch import couch_correction
+
+    target = ISO + [0, 0, 100]
+    c = couch_correction(m, ISO, "HFS", "3dof", target_lps=target)
+    assert c["residual_at_target_mm"] == pytest.approx(0, abs=1e-9)
+    assert c["residual_at_isocenter_mm"] == pytest.approx(200 * np.sin(np.radians(1)), abs=1e-9)
+    # The target moved to x = 100·sin(−2°)… in LPS; the couch brings it back: +3.490 mm LPS x = +lateral (HFS).
+    assert c["lateral_mm"] == pytest.approx(100 * np.sin(np.radians(2)), abs=1e-9)
+    assert c["rotation_deg"] == 0 and c["uncorrected_rotation_deg"]["rotation_deg"] == pytest.approx(-2)
+
+
+def test_rotation_limit_clamps_and_reports():
+    from igrt.couch import couch_correction
+
+    m = geometry.rigid_about_point(_axis_rotation((1, 0, 0), 4.0), ISO, (1, 2, 3))
+    c = couch_correction(m, ISO, "HFS", "6dof", max_rotation_deg=3.0)
+    assert c["pitch_deg"] == pytest.approx(-3.0)
+    assert c["uncorrected_rotation_deg"]["pitch_deg"] == pytest.approx(-1.0)
+    assert c["residual_at_isocenter_mm"] == pytest.approx(0, abs=1e-9)
+    c4 = couch_correction(m, ISO, "HFS", "4dof")
+    assert c4["pitch_deg"] == 0 and c4["uncorrected_rotation_deg"]["pitch_deg"] == pytest.approx(-4.0)
+
+
+def test_limited_dof_error_zero_at_target_random():
+    from igrt.couch import couch_correction
+
+    rng = np.random.default_rng(11)
+    for _ in range(50):
+        m = geometry.rigid_about_point(
+            geometry.rotation_xyz_deg(*rng.uniform(-5, 5, 3)), ISO, rng.uniform(-15, 15, 3)
+        )
+        target = ISO + rng.uniform(-50, 50, 3)
+        for couch in ("6dof", "4dof", "3dof"):
+            c = couch_correction(m, ISO, "FFP", couch, max_rotation_deg=2.0, target_lps=target)
+            after = np.asarray(c["couch_matrix_lps"]) @ m
+            assert np.linalg.norm(geometry.displacement_at(after, target)) < 1e-6
+            measured = np.linalg.norm(geometry.displacement_at(after, ISO))
+            assert c["residual_at_isocenter_mm"] == pytest.approx(measured, abs=1e-9)
+
+
+def test_nonsense_limits_refused():
+    from igrt.couch import couch_correction
+
+    with pytest.raises(IGRTInputError):
+        couch_correction(np.eye(4), ISO, "HFS", "6dof", max_rotation_deg=-1)
+    with pytest.raises(IGRTInputError):
+        couch_correction(np.eye(4), ISO, "HFS", "5dof")

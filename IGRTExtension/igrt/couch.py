@@ -51,27 +51,93 @@ def table_top_angles_deg(r_tt) -> tuple[float, float, float]:
     return float(np.degrees(rot)), float(np.degrees(pitch)), float(np.degrees(roll))
 
 
-def full_couch_correction(matrix_lps, isocenter_lps, orientation: str) -> dict:
-    """The 6-DOF couch motion that undoes the displacement ``matrix_lps`` (DESIGN §3).
+def _axis_rotation(axis: int, deg: float) -> np.ndarray:
+    """Right-handed rotation about table-top axis 0 (Xt), 1 (Yt) or 2 (Zt)."""
+    c, s_ = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s_, s_, c
+    return r
 
-    The couch motion is C = M⁻¹ (rotation R⁻¹ about the isocenter plus a translation). The reported
-    translation is the motion of the point at the isocenter, C(iso) − iso, in table-top axes; the
-    rotations decompose R⁻¹ in table-top axes as Rz(rotation)·Rx(pitch)·Ry(roll).
+
+def table_top_rotation(rotation_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """R = Rz(couch rotation)·Rx(pitch)·Ry(roll) in table-top axes (DICOM PS3.3 C.8.8.14.12 order)."""
+    return _axis_rotation(2, rotation_deg) @ _axis_rotation(0, pitch_deg) @ _axis_rotation(1, roll_deg)
+
+
+COUCH_MODELS = {"6dof": 6, "4dof": 4, "3dof": 3}
+
+
+def couch_correction(
+    matrix_lps,
+    isocenter_lps,
+    orientation: str,
+    couch: str = "6dof",
+    max_rotation_deg: float | None = None,
+    target_lps=None,
+) -> dict:
+    """Couch motion correcting the displacement ``matrix_lps`` with the couch that exists (DESIGN §3).
+
+    The couch turns by Rc about the isocenter and translates so that the planned anatomy at the
+    target (default: the isocenter) is back in place: C(x) = Rc (x − iso) + iso + v with
+    C(M(target)) = target. Rc is the inverse anatomy rotation, limited by the couch: 6 DOF all three
+    angles, 4 DOF only the couch rotation (Rz of the Rz·Rx·Ry decomposition), 3 DOF none; each angle
+    clamped to ±``max_rotation_deg``. ``v`` = C(iso) − iso is the reported translation ("couch moves").
     """
+    if couch not in COUCH_MODELS:
+        raise IGRTInputError(f"unknown couch {couch!r}; use one of {', '.join(COUCH_MODELS)}")
+    if max_rotation_deg is not None and not (np.isfinite(max_rotation_deg) and 0 <= max_rotation_deg <= 180):
+        raise IGRTInputError(f"rotation limit {max_rotation_deg!r}° makes no sense (use 0 to 180)")
     m = np.asarray(matrix_lps, float)
     iso = np.asarray(isocenter_lps, float)
-    c = np.linalg.inv(m)
+    target = iso if target_lps is None else np.asarray(target_lps, float)
     p = table_top_from_lps(orientation)
-    move = p @ geometry.displacement_at(c, iso)
-    rot, pitch, roll = table_top_angles_deg(p @ c[:3, :3] @ p.T)
+    wanted = table_top_angles_deg(p @ np.linalg.inv(m[:3, :3]) @ p.T)
+    dof = COUCH_MODELS[couch]
+    applied = [wanted[0] if dof >= 4 else 0.0, wanted[1] if dof == 6 else 0.0, wanted[2] if dof == 6 else 0.0]
+    if max_rotation_deg is not None:
+        applied = [float(np.clip(a, -max_rotation_deg, max_rotation_deg)) for a in applied]
+    rc = p.T @ table_top_rotation(*applied) @ p  # in LPS
+    v = target - iso - rc @ (geometry.apply(m, target) - iso)
+    couch_m = geometry.rigid_about_point(rc, iso, v)
+    residual = couch_m @ m  # where the planned anatomy is after the correction
+    move = p @ v
     return {
         "lateral_mm": float(move[0]),
         "longitudinal_mm": float(move[1]),
         "vertical_mm": float(move[2]),
-        "rotation_deg": rot,
-        "pitch_deg": pitch,
-        "roll_deg": roll,
+        "rotation_deg": applied[0],
+        "pitch_deg": applied[1],
+        "roll_deg": applied[2],
         "sense": "couch moves",
         "orientation": orientation.upper(),
-        "dof": 6,
+        "couch": couch,
+        "dof": dof,
+        "max_rotation_deg": max_rotation_deg,
+        "uncorrected_rotation_deg": {
+            k: float(w - a)
+            for k, w, a in zip(("rotation_deg", "pitch_deg", "roll_deg"), wanted, applied, strict=True)
+        },
+        "residual_at_isocenter_mm": float(np.linalg.norm(geometry.displacement_at(residual, iso))),
+        "residual_at_target_mm": float(np.linalg.norm(geometry.displacement_at(residual, target))),
+        "couch_matrix_lps": couch_m.tolist(),
+    }
+
+
+def full_couch_correction(matrix_lps, isocenter_lps, orientation: str) -> dict:
+    """The full 6-DOF couch correction, C = M⁻¹ (DESIGN §3), in the result JSON's ``couch`` fields."""
+    c = couch_correction(matrix_lps, isocenter_lps, orientation, "6dof")
+    return {
+        k: c[k]
+        for k in (
+            "lateral_mm",
+            "longitudinal_mm",
+            "vertical_mm",
+            "rotation_deg",
+            "pitch_deg",
+            "roll_deg",
+            "sense",
+            "orientation",
+            "dof",
+        )
     }
