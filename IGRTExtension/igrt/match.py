@@ -29,7 +29,7 @@ METHODS = ("auto", "bone", "soft")
 #: Planning HU band sampled by the bone match (cortical and trabecular bone).
 BONE_HU = (200.0, 3000.0)
 #: Quality floor: a correlation this low after matching means the match clearly failed.
-MIN_CORRELATION = 0.5
+MIN_CORRELATION = 0.3
 #: A match that moved this far from the isocenter alignment ran away, whatever its metric.
 MAX_TRANSLATION_MM = 50.0
 MAX_ROTATION_DEG = 10.0
@@ -232,7 +232,16 @@ def run_match(
 
         try:
             outcome = register_rigid(
-                planning.image, daily.image, region, transform, options.settings, _progress, search=not stages
+                planning.image,
+                daily.image,
+                region,
+                transform,
+                options.settings,
+                _progress,
+                search=not stages,
+                # auto: the soft-tissue stage refines the translation only; the small region around the
+                # target constrains rotations less well than the bone match does.
+                rotations=not (options.method == "auto" and name == "soft"),
             )
         except ValueError as exc:
             raise IGRTInputError(f"{name} match: {exc}") from exc

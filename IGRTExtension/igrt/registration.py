@@ -32,6 +32,7 @@ class RegistrationSettings:
     relaxation: float = 0.5
     samples_per_level: int = 20000
     capture_margin_mm: float = 30.0
+    high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
     search_mm: float = 24.0  # exhaustive coarse translation search (first stage only); 0 switches it off
     seed: int = 1234
 
@@ -166,6 +167,45 @@ def normalized_correlation(
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
+def _local_mean(arr: np.ndarray, weight: np.ndarray, spacing, sigma_mm: float) -> np.ndarray:
+    """Weighted Gaussian local mean, computed on a block-averaged grid (the result is smooth anyway)."""
+    from scipy import ndimage
+
+    factor = [max(1, int(sigma_mm / 2.0 / sp)) for sp in spacing[::-1]]  # array order z, y, x
+    shape = [int(np.ceil(n / f)) * f for n, f in zip(arr.shape, factor, strict=True)]
+    pad = [(0, s_ - n) for s_, n in zip(shape, arr.shape, strict=True)]
+    coarse_shape = [s_ // f for s_, f in zip(shape, factor, strict=True)]
+
+    def block_mean(x):
+        x = np.pad(x, pad, mode="edge").reshape(
+            coarse_shape[0], factor[0], coarse_shape[1], factor[1], coarse_shape[2], factor[2]
+        )
+        return x.mean(axis=(1, 3, 5))
+
+    sig = [sigma_mm / (sp * f) for sp, f in zip(spacing[::-1], factor, strict=True)]
+    num = ndimage.gaussian_filter(block_mean(arr * weight), sig, mode="nearest")
+    den = ndimage.gaussian_filter(block_mean(weight), sig, mode="nearest")
+    mean = num / np.maximum(den, 1e-3)
+    zoom = [s_ / c for s_, c in zip(shape, coarse_shape, strict=True)]
+    full = ndimage.zoom(mean, zoom, order=1, mode="nearest", grid_mode=True)
+    return full[: arr.shape[0], : arr.shape[1], : arr.shape[2]]
+
+
+def high_pass(image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = None) -> sitk.Image:
+    """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels.
+
+    Cone-beam CT has smooth shading (cupping, scatter) and an offset HU scale; a high-pass keeps the
+    edges that carry the alignment and drops both. Normalised convolution keeps the truncated field of
+    view's outside from bleeding in; outside ``valid`` the result is 0.
+    """
+    a = sitk.GetArrayFromImage(image).astype(np.float32)
+    w = np.ones_like(a) if valid is None else (sitk.GetArrayViewFromImage(valid) > 0).astype(np.float32)
+    out = (a - _local_mean(a, w, image.GetSpacing(), sigma_mm)) * w
+    result = sitk.GetImageFromArray(out.astype(np.float32))
+    result.CopyInformation(image)
+    return result
+
+
 def _fft_correlate(a: np.ndarray, b: np.ndarray, shape) -> np.ndarray:
     """Cross-correlation c[u] = Σ a[x]·b[x+u] for all shifts, by FFT (valid part only)."""
     fa = np.fft.rfftn(a, shape, axes=(0, 1, 2))
@@ -234,6 +274,7 @@ def register_rigid(
     settings: RegistrationSettings | None = None,
     progress=None,
     search: bool = False,
+    rotations: bool = True,
 ) -> RegistrationOutcome:
     """Optimise a rigid transform (planning → daily points) inside ``region``, starting from ``initial``.
 
@@ -260,6 +301,11 @@ def register_rigid(
     if n_samples < 1000:
         raise ValueError("too few planning voxels of the region fall inside the daily field of view")
 
+    if s.high_pass_mm > 0:
+        moving_fov = sitk.Resample(fov, moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        fixed = high_pass(fixed, s.high_pass_mm)
+        moving = high_pass(moving, s.high_pass_mm, moving_fov)
+
     transform = sitk.Euler3DTransform(initial)
     before = normalized_correlation(fixed, moving, transform, mask)
     if search and s.search_mm > 0:
@@ -271,7 +317,7 @@ def register_rigid(
     stop = ""
     for level, (factor, sigma) in enumerate(zip(s.shrink_factors, s.smoothing_mm, strict=True)):
         f_l, m_l, w_l = _level_images(fixed, moving, mask, factor, sigma)
-        stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress)
+        stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations)
     after = normalized_correlation(fixed, moving, transform, mask)
     return RegistrationOutcome(transform, before, after, n_samples, n_samples / max(n_region, 1), trace, stop)
 
@@ -308,7 +354,16 @@ def _level_images(fixed, moving, mask, factor: int, sigma_mm: float):
 
 
 def _optimise_level(
-    fixed, moving, mask, transform, s: RegistrationSettings, factor: int, level: int, trace: list, progress
+    fixed,
+    moving,
+    mask,
+    transform,
+    s: RegistrationSettings,
+    factor: int,
+    level: int,
+    trace: list,
+    progress,
+    rotations: bool = True,
 ) -> str:
     """One resolution level of gradient descent on −NCC; updates ``transform`` in place."""
     reg = sitk.ImageRegistrationMethod()
@@ -333,6 +388,8 @@ def _optimise_level(
     )
     # Rotations (radians) against translations (mm): one radian moves a point ~80 mm from the centre.
     reg.SetOptimizerScales([80.0**2, 80.0**2, 80.0**2, 1.0, 1.0, 1.0])
+    if not rotations:
+        reg.SetOptimizerWeights([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])  # translation-only refinement
     reg.SetInitialTransform(transform, inPlace=True)
 
     def _on_iteration():
