@@ -140,9 +140,11 @@ def _measure(line_integrals: np.ndarray, s: CBCTSettings, rng) -> np.ndarray:
     if s.scatter_fraction > 0:
         sig = (0.0, s.scatter_sigma / s.detector_spacing[1], s.scatter_sigma / s.detector_spacing[0])
         signal = primary + s.scatter_fraction * ndimage.gaussian_filter(primary, sig, mode="nearest")
+    floor = 1e-9 * i0
     if s.i0 > 0:
         signal = rng.poisson(signal).astype(np.float64)
-    return (-np.log(np.maximum(signal, 0.5) / i0)).astype(np.float32)
+        floor = 0.5  # a detector reading of zero photons is logged as half a photon
+    return (-np.log(np.maximum(signal, floor) / i0)).astype(np.float32)
 
 
 def _fdk(projections, geometry, s: CBCTSettings):

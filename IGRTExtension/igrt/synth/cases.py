@@ -1,0 +1,242 @@
+"""Known-transform cases (TG-132): planning CT, simulated daily CBCT and the true 4×4, built once and cached.
+
+Why a cache: a full-size case takes tens of seconds to project and reconstruct; the benchmark and the
+demo should pay that once per machine. A case is a pure function of its recipe (``CaseSpec``) and the
+generator version, so the cache key is a hash of both; a changed recipe builds a new case.
+
+Layout under ``$IGRT_CACHE`` (default ``~/.cache/igrt``)::
+
+    planning/<source>-<key>.mha        shared planning CTs (float32, uncompressed)
+    cases/<name>-<key>/planning.mha    hard link (or copy) of the shared planning CT
+    cases/<name>-<key>/daily.mha       the simulated CBCT (float32, its own frame, isocenter at 0)
+    cases/<name>-<key>/truth.json      the true matrix and how the case was made
+
+Everything is written under a temporary name and renamed, so a case on disk is always complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .. import geometry
+from ..errors import IGRTInputError
+from .cbct import CBCTSettings
+from .recipes import BENCH_SPECS, DEMO_SPEC, TINY_SPEC, CaseSpec
+
+#: Bump when the generator's output changes for the same recipe (invalidates cached cases).
+GENERATOR_VERSION = "1"
+
+
+def shared_data_dir() -> Path:
+    """``$IGRT_SHARED_DATA`` or ``../shared/data`` next to the checkout (read-only real data)."""
+    env = os.environ.get("IGRT_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+@dataclass
+class Case:
+    """A planning CT, a daily CBCT and the truth: ``matrix_lps`` maps planned anatomy to the daily frame's
+    room position (DESIGN §3); planning point q sits at daily point M(q) − planning_iso + daily_iso."""
+
+    name: str
+    planning_path: Path
+    daily_path: Path
+    matrix_lps: np.ndarray
+    planning_isocenter_lps: tuple[float, float, float]
+    daily_isocenter_lps: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    description: str = ""
+    truth_path: Path | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def cache_dir() -> Path:
+    """``$IGRT_CACHE`` or ``~/.cache/igrt``."""
+    return Path(os.environ.get("IGRT_CACHE") or Path.home() / ".cache" / "igrt")
+
+
+def _key(obj) -> str:
+    text = json.dumps({"v": GENERATOR_VERSION, "spec": obj}, sort_keys=True, default=_jsonable)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if dataclasses.is_dataclass(v):
+        return dataclasses.asdict(v)
+    if isinstance(v, Path):
+        return str(v)
+    raise TypeError(f"not JSON: {type(v)}")
+
+
+def _write_image(img: sitk.Image, path: Path) -> None:
+    """Uncompressed .mha written under a temporary name in the same folder, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".mha", prefix=".tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        sitk.WriteImage(img, tmp, useCompression=False)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shared like any generated data
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _planning(spec: CaseSpec, root: Path, timings: dict) -> tuple[Path, sitk.Image | None]:
+    """The shared planning CT file of a recipe (built when absent)."""
+    pspec = spec.planning_recipe()
+    path = root / "planning" / f"{spec.source}-{_key(pspec)}.mha"
+    if path.is_file():
+        return path, None
+    t0 = time.perf_counter()
+    if spec.source == "pelvis":
+        from .phantom import make_pelvis_phantom
+
+        img = make_pelvis_phantom(spec.ct_size, spec.ct_spacing, seed=spec.phantom_seed, scale=spec.scale)
+    elif spec.source == "tg119":
+        from .tg119 import load_tg119_ct
+
+        img = load_tg119_ct(spec.tg119_path or shared_data_dir() / "tg119_ct" / "TG119.mat")
+    else:
+        raise IGRTInputError(f"unknown case source {spec.source!r}")
+    timings["planning_s"] = round(time.perf_counter() - t0, 2)
+    _write_image(img, path)
+    return path, img
+
+
+def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
+    """The case of a recipe: read from the cache, or generated, written atomically and returned."""
+    root = Path(root) if root else cache_dir()
+    final = root / "cases" / f"{spec.name}-{_key(spec)}"
+    if (final / "truth.json").is_file():
+        return _read_case(final)
+    timings: dict = {}
+    plan_path, plan = _planning(spec, root, timings)
+    if plan is None:
+        plan = sitk.ReadImage(str(plan_path), sitk.sitkFloat32)
+    iso, m = spec.isocenter(), spec.matrix_lps()
+    from .cbct import simulate_cbct  # RTK is loaded only when a case has to be generated
+
+    t0 = time.perf_counter()
+    daily = simulate_cbct(plan, m, iso, spec.cbct, timings)
+    timings = {k: round(v, 2) for k, v in timings.items()}
+    timings["cbct_s"] = round(time.perf_counter() - t0, 2)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=final.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        _link_or_copy(plan_path, tmp / "planning.mha")
+        _write_image(daily, tmp / "daily.mha")
+        truth = _truth(spec, m, iso, timings)
+        (tmp / "truth.json").write_text(json.dumps(truth, indent=2, default=_jsonable))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "truth.json").is_file():  # not a concurrent build of the same case
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _read_case(final)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _truth(spec: CaseSpec, m, iso, timings) -> dict:
+    return {
+        "schema_version": 1,
+        "name": spec.name,
+        "description": spec.description,
+        "sense": "patient is displaced: matrix_lps maps planned anatomy to its daily position (DESIGN §3)",
+        "matrix_lps": np.asarray(m).tolist(),
+        "planning_isocenter_lps": [float(v) for v in iso],
+        "daily_isocenter_lps": [0.0, 0.0, 0.0],
+        "translation_mm": geometry.displacement_at(m, iso).tolist(),
+        "rotation_deg": geometry.angles_xyz_deg(np.asarray(m)[:3, :3]).tolist(),
+        "generator": {"version": GENERATOR_VERSION, "spec": dataclasses.asdict(spec)},
+        "timings_s": timings,
+    }
+
+
+def _read_case(folder: Path) -> Case:
+    t = json.loads((folder / "truth.json").read_text())
+    return Case(
+        name=t["name"],
+        planning_path=folder / "planning.mha",
+        daily_path=folder / "daily.mha",
+        matrix_lps=np.asarray(t["matrix_lps"], float),
+        planning_isocenter_lps=tuple(t["planning_isocenter_lps"]),
+        daily_isocenter_lps=tuple(t["daily_isocenter_lps"]),
+        description=t["description"],
+        truth_path=folder / "truth.json",
+        timings=t.get("timings_s", {}),
+    )
+
+
+def bench_case_names() -> list[str]:
+    """Names of the benchmark cases (pelvis phantom at two sizes, the real TG-119 CT)."""
+    return [s.name for s in BENCH_SPECS]
+
+
+def get_case(name: str) -> Case:
+    """A named case (benchmark or ``"demo"``), cached and deterministic."""
+    specs = {s.name: s for s in (*BENCH_SPECS, DEMO_SPEC)}
+    if name not in specs:
+        raise IGRTInputError(f"unknown case {name!r}; known: {', '.join(specs)}")
+    return build_case(specs[name])
+
+
+def demo_case() -> Case:
+    """The medium phantom case of ``igrt demo`` (about 10 s to build once, then read from the cache)."""
+    return build_case(DEMO_SPEC)
+
+
+def tiny_case(matrix_lps=None, seed: int = 0, root: Path | None = None) -> Case:
+    """A small pelvis case for tests (CT 96×96×48 at 2.5 mm, CBCT 64³ at 2.5 mm): a few seconds to build.
+
+    ``matrix_lps`` (a rigid 4×4 in the planning frame) defaults to a fixed 6-DOF displacement about the
+    prostate isocenter. ``seed`` changes the phantom texture and the CBCT noise.
+    """
+    spec = dataclasses.replace(
+        TINY_SPEC, phantom_seed=seed, cbct=dataclasses.replace(TINY_SPEC.cbct, seed=seed)
+    )
+    if matrix_lps is not None:
+        m = np.asarray(matrix_lps, float)
+        if not geometry.is_rigid(m):
+            raise IGRTInputError("tiny_case: matrix_lps is not a rigid 4×4")
+        spec = dataclasses.replace(
+            spec,
+            name="tiny-m",
+            matrix=tuple(map(tuple, m.tolist())),
+            translation_mm=(0.0,) * 3,
+            rotation_deg=(0.0,) * 3,
+        )
+    return build_case(spec, root)
+
+
+__all__ = [
+    "Case",
+    "CBCTSettings",
+    "CaseSpec",
+    "bench_case_names",
+    "build_case",
+    "demo_case",
+    "get_case",
+    "tiny_case",
+]

@@ -1,0 +1,176 @@
+"""Recipes of the known-transform cases: which planning CT, which displacement, which CBCT.
+
+Displacements are drawn once from fixed seeds (translations within ±15 mm, rotations within ±3° on
+every axis: all six degrees of freedom), so the benchmark is reproducible and its truth never drifts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import geometry
+from .cbct import CBCTSettings
+
+#: Full size: 270×270×200 at 1 mm from a 512×512×120 CT (the default acquisition).
+FULL_CBCT = CBCTSettings()
+#: Medium: the same 27 cm field at 1.25 mm, a coarser detector.
+MEDIUM_CBCT = CBCTSettings(
+    size=(216, 216, 160), spacing=(1.25, 1.25, 1.25), detector_size=(192, 176), detector_spacing=(2.13, 2.13)
+)
+#: Demo: 1.5 mm voxels, 120 projections — a few seconds.
+DEMO_CBCT = CBCTSettings(
+    size=(180, 180, 128),
+    spacing=(1.5, 1.5, 1.5),
+    n_projections=120,
+    detector_size=(160, 124),
+    detector_spacing=(2.56, 2.56),
+    volume_spacing=2.0,
+)
+#: Tiny (tests): 64³ at 2.5 mm (16 cm field: the scaled pelvis is still truncated), 72 projections.
+TINY_CBCT = CBCTSettings(
+    size=(64, 64, 64),
+    spacing=(2.5, 2.5, 2.5),
+    n_projections=72,
+    detector_size=(80, 88),
+    detector_spacing=(3.0, 3.0),
+    volume_spacing=2.5,
+)
+MEDIUM_CT = dict(ct_size=(256, 256, 96), ct_spacing=(1.953125, 1.953125, 3.0))
+FULL_CT = dict(ct_size=(512, 512, 120), ct_spacing=(0.9765625, 0.9765625, 2.5))
+
+
+@dataclass(frozen=True)
+class CaseSpec:
+    """Everything a case is made from; its hash (with the generator version) is the cache key."""
+
+    name: str
+    description: str = ""
+    source: str = "pelvis"  # "pelvis" (drawn phantom) or "tg119" (real CT, ../shared/data)
+    ct_size: tuple = (256, 256, 96)
+    ct_spacing: tuple = (1.953125, 1.953125, 3.0)
+    scale: float = 1.0
+    phantom_seed: int = 0
+    tg119_path: str | None = None
+    #: planning isocenter (LPS); None: the prostate landmark (pelvis) or the TG-119 core centre (0, 0, 0)
+    isocenter_lps: tuple | None = None
+    #: displacement of the isocenter (mm) and rotation about it (°, R = Rz·Ry·Rx about LPS axes)
+    translation_mm: tuple = (0.0, 0.0, 0.0)
+    rotation_deg: tuple = (0.0, 0.0, 0.0)
+    #: an explicit 4×4 (planning frame) instead of translation/rotation
+    matrix: tuple | None = None
+    cbct: CBCTSettings = CBCTSettings()
+
+    def planning_recipe(self) -> dict:
+        """The fields that determine the planning CT (shared between cases)."""
+        if self.source == "tg119":
+            return {"source": "tg119"}
+        return {k: getattr(self, k) for k in ("source", "ct_size", "ct_spacing", "scale", "phantom_seed")}
+
+    def isocenter(self) -> np.ndarray:
+        if self.isocenter_lps is not None:
+            return np.asarray(self.isocenter_lps, float)
+        if self.source == "tg119":
+            return np.zeros(3)
+        from .phantom import landmark_lps
+
+        return landmark_lps("prostate", scale=self.scale)
+
+    def matrix_lps(self) -> np.ndarray:
+        if self.matrix is not None:
+            return np.asarray(self.matrix, float)
+        r = geometry.rotation_xyz_deg(*self.rotation_deg)
+        return geometry.rigid_about_point(r, self.isocenter(), self.translation_mm)
+
+
+def _draw(seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    t = np.round(rng.uniform(-15.0, 15.0, 3), 2)
+    r = np.round(rng.uniform(-3.0, 3.0, 3), 2)
+    return {"translation_mm": tuple(map(float, t)), "rotation_deg": tuple(map(float, r))}
+
+
+def _bench() -> list[CaseSpec]:
+    out = []
+    for i in range(1, 6):
+        out.append(
+            CaseSpec(
+                name=f"pelvis_m{i:02d}",
+                description="pelvis phantom, CT 256×256×96, CBCT 216×216×160 at 1.25 mm",
+                cbct=dataclasses.replace(MEDIUM_CBCT, seed=i),
+                **MEDIUM_CT,
+                **_draw(100 + i),
+            )
+        )
+    out += [
+        CaseSpec(
+            name="pelvis_m06_lowdose",
+            description="pelvis phantom, low dose, strong scatter and a poor HU calibration",
+            cbct=dataclasses.replace(
+                MEDIUM_CBCT, seed=6, i0=8e3, scatter_fraction=0.35, hu_scale=0.88, hu_offset=-70.0
+            ),
+            **MEDIUM_CT,
+            **_draw(106),
+        ),
+        CaseSpec(
+            name="pelvis_m07_small",
+            description="a smaller patient (anatomy ×0.9, other texture), vendor truncation correction",
+            scale=0.9,
+            phantom_seed=1,
+            cbct=dataclasses.replace(MEDIUM_CBCT, seed=7, truncation_correction=0.1),
+            **MEDIUM_CT,
+            **_draw(107),
+        ),
+        CaseSpec(
+            name="pelvis_m08_extreme",
+            description="pelvis phantom at the edges of the range: 15 mm, 3° on every axis",
+            cbct=dataclasses.replace(MEDIUM_CBCT, seed=8),
+            translation_mm=(15.0, -15.0, 15.0),
+            rotation_deg=(-3.0, 3.0, -3.0),
+            **MEDIUM_CT,
+        ),
+    ]
+    for i in (1, 2):
+        out.append(
+            CaseSpec(
+                name=f"tg119_{i:02d}",
+                description="real TG-119 phantom CT (3×3×2.5 mm, native grid), CBCT 216×216×160 at 1.25 mm",
+                source="tg119",
+                cbct=dataclasses.replace(MEDIUM_CBCT, seed=20 + i),
+                **_draw(120 + i),
+            )
+        )
+    for i in (1, 2):
+        out.append(
+            CaseSpec(
+                name=f"pelvis_full_{i:02d}",
+                description="pelvis phantom, CT 512×512×120, CBCT 270×270×200 at 1 mm",
+                cbct=dataclasses.replace(FULL_CBCT, seed=30 + i),
+                **FULL_CT,
+                **_draw(130 + i),
+            )
+        )
+    return out
+
+
+BENCH_SPECS = _bench()
+DEMO_SPEC = CaseSpec(
+    name="demo",
+    description="pelvis phantom (CT 256×256×96), CBCT 180×180×128 at 1.5 mm",
+    cbct=DEMO_CBCT,
+    translation_mm=(6.0, -4.0, 3.0),
+    rotation_deg=(1.0, -1.5, 2.0),
+    **MEDIUM_CT,
+)
+TINY_SPEC = CaseSpec(
+    name="tiny",
+    description="tiny pelvis (anatomy ×0.55, CT 96×96×48 at 2.5 mm, CBCT 64³) for tests",
+    ct_size=(96, 96, 48),
+    ct_spacing=(2.5, 2.5, 2.5),
+    scale=0.55,
+    translation_mm=(4.0, -3.0, 5.0),
+    rotation_deg=(1.5, -1.0, 2.0),
+    cbct=TINY_CBCT,
+)
