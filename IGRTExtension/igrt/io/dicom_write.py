@@ -64,14 +64,13 @@ def write_image_series(
         raise ValueError(f"unknown patient position {patient_position!r}")
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError("write_image_series needs a 3-D scalar image")
-    values = sitk.GetArrayFromImage(image).astype(np.float64)  # z, y, x
-    if not np.all(np.isfinite(values)):
+    values = sitk.GetArrayViewFromImage(image)  # z, y, x
+    if not np.isfinite(values.min()) or not np.isfinite(values.max()):
         raise ValueError("image has non-finite values")
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise IGRTInputError(f"output folder {folder} already exists and is not empty")
     slope, intercept = rescale_for(values)
-    stored = np.clip(np.rint((values - intercept) / slope), -32768, 32767).astype("<i2")
 
     common = _series_dataset(
         image,
@@ -89,8 +88,9 @@ def write_image_series(
     tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:12]}.tmp"
     tmp.mkdir()
     try:
-        for k in range(stored.shape[0]):
-            _write_slice(common, image, stored[k], k, tmp / f"CT_{k + 1:04d}.dcm")
+        for k in range(values.shape[0]):
+            stored = np.clip(np.rint((values[k].astype(np.float64) - intercept) / slope), -32768, 32767)
+            _write_slice(common, image, stored.astype("<i2"), k, tmp / f"CT_{k + 1:04d}.dcm")
         if folder.exists():
             folder.rmdir()
         os.rename(tmp, folder)
