@@ -46,8 +46,12 @@ def shared_data_dir() -> Path:
 
 @dataclass
 class Case:
-    """A planning CT, a daily CBCT and the truth: ``matrix_lps`` maps planned anatomy to the daily frame's
-    room position (DESIGN §3); planning point q sits at daily point M(q) − planning_iso + daily_iso."""
+    """A planning CT, a daily CBCT and the truth.
+
+    ``matrix_lps`` (4×4, planning frame, DESIGN §3) maps a planned-anatomy point q to where it is on the
+    treatment day; in the CBCT's own frame q sits at d = M(q) − planning_isocenter + daily_isocenter,
+    with the daily isocenter (0, 0, 0) at the CBCT's image centre.
+    """
 
     name: str
     planning_path: Path

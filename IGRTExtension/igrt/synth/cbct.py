@@ -27,7 +27,11 @@ from itk import RTK as rtk
 from scipy import ndimage
 
 _RTK_IN_LPS = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-_IMG = itk.Image[itk.F, 3]
+
+
+def _img_type():
+    """itk float 3-D image type; looked up lazily because it loads ITK's libraries (~10 s, once)."""
+    return itk.Image[itk.F, 3]
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSetti
 def _detector_source(s: CBCTSettings):
     nu, nv = s.detector_size
     du, dv = s.detector_spacing
-    src = rtk.ConstantImageSource[_IMG].New()
+    src = rtk.ConstantImageSource[_img_type()].New()
     src.SetOrigin([-(nu - 1) / 2 * du, -(nv - 1) / 2 * dv, 0.0])
     src.SetSpacing([du, dv, 1.0])
     src.SetSize([nu, nv, s.n_projections])
@@ -152,12 +156,12 @@ def _fdk(projections, geometry, s: CBCTSettings):
     nx, ny, nz = s.size
     sx, sy, sz = s.spacing
     size_r, spacing_r = [nx, nz, ny], [sx, sz, sy]
-    src = rtk.ConstantImageSource[_IMG].New()
+    src = rtk.ConstantImageSource[_img_type()].New()
     src.SetOrigin([-(n - 1) / 2 * h for n, h in zip(size_r, spacing_r, strict=True)])
     src.SetSpacing(spacing_r)
     src.SetSize(size_r)
     src.SetConstant(0.0)
-    f = rtk.FDKConeBeamReconstructionFilter[_IMG].New()
+    f = rtk.FDKConeBeamReconstructionFilter[_img_type()].New()
     f.SetInput(0, src.GetOutput())
     f.SetInput(1, projections)
     f.SetGeometry(geometry)
@@ -180,7 +184,7 @@ def simulate_cbct(
     mu = moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s)
     tm["resample_s"] = time.perf_counter() - t0
     geometry = _geometry(s)
-    fp = rtk.JosephForwardProjectionImageFilter[_IMG, _IMG].New()
+    fp = rtk.JosephForwardProjectionImageFilter[_img_type(), _img_type()].New()
     detector = _detector_source(s)  # keep the source alive until the pipeline has run
     fp.SetInput(0, detector.GetOutput())
     fp.SetInput(1, mu)
