@@ -6,6 +6,7 @@ a second series is sorted out before any pixel is decoded. Geometry: :mod:`.dico
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ PATIENT_POSITIONS = {
     "HFS", "HFP", "FFS", "FFP", "HFDR", "HFDL", "FFDR", "FFDL",
     "LFP", "LFS", "RFP", "RFS", "AFDR", "AFDL", "PFDR", "PFDL",
 }  # fmt: skip
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")  # files named so must be readable DICOM
 REQUIRED = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns")
 
 
@@ -49,11 +51,11 @@ def read_dicom_series(folder: Path) -> Volume:
     headers, ignored = _scan(folder)
     if not headers:
         raise IGRTInputError(_no_image_message(folder, ignored))
-    _check_one_patient(headers, folder)
-    _check_one_series(headers, folder)
     where = f"DICOM series in {folder}"
     for h in headers:
         _check_image_header(h, where)
+    _check_one_patient(headers, folder)
+    _check_one_series(headers, folder)
     _check_same(headers, "FrameOfReferenceUID", "frames of reference", where)
     _check_same(headers, "PatientPosition", "patient positions", where)
     grid = series_grid([_slice_geometry(h) for h in headers], where)
@@ -63,13 +65,13 @@ def read_dicom_series(folder: Path) -> Volume:
     image.SetSpacing([float(v) for v in grid.spacing])
     image.SetDirection([float(v) for v in grid.direction.ravel()])
     ds = ordered[0].ds
-    warnings = []
+    notes = []
     if ignored:
         what = ", ".join(f"{k}×{n}" for k, n in sorted(ignored.items()))
-        warnings.append(f"{folder}: ignored files that are not images of the series ({what})")
+        notes.append(f"{folder}: ignored files that are not images of the series ({what})")
     position = str(ds.get("PatientPosition", "") or "").strip().upper() or None
     if position is not None and position not in PATIENT_POSITIONS:
-        warnings.append(f"{folder}: unknown Patient Position {position!r} ignored")
+        notes.append(f"{folder}: unknown Patient Position {position!r} ignored")
         position = None
     return Volume(
         image=image,
@@ -80,7 +82,7 @@ def read_dicom_series(folder: Path) -> Volume:
         series_uid=_text(ds, "SeriesInstanceUID"),
         frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
         patient_position=position,
-        warnings=warnings,
+        warnings=notes,
     )
 
 
@@ -89,12 +91,14 @@ def _scan(folder: Path) -> tuple[list[_Header], Counter]:
     headers, ignored = [], Counter()
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         kind = _dicom_kind(path)
+        if kind is None and path.suffix.lower() in DICOM_SUFFIXES:
+            raise IGRTInputError(f"{path}: corrupt or truncated DICOM file (no DICOM header)")
         if kind is None:
             ignored["non-DICOM"] += 1
             continue
         forced = kind == "raw"
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=forced)
+            ds = _dcmread(path, stop_before_pixels=True, force=forced)
         except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as e:
             raise IGRTInputError(f"{path}: corrupt or truncated DICOM file ({_one_line(e)})") from e
         sop_class = _sop_class(ds)
@@ -112,6 +116,13 @@ def _scan(folder: Path) -> tuple[list[_Header], Counter]:
         else:
             ignored[str(ds.get("Modality", "") or "") or pydicom.uid.UID(sop_class).name] += 1
     return headers, ignored
+
+
+def _dcmread(path: Path, **kw) -> pydicom.Dataset:
+    """dcmread without pydicom's warnings: what matters is raised as one line (DESIGN §4)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path, **kw)
 
 
 def _dicom_kind(path: Path) -> str | None:
@@ -161,9 +172,7 @@ def _check_image_header(h: _Header, where: str) -> None:
     ds = h.ds
     missing = [k for k in REQUIRED if k not in ds]
     if missing:
-        raise IGRTInputError(
-            f"{h.path}: image file without {', '.join(missing)} (truncated or not a cross-sectional image)"
-        )
+        raise IGRTInputError(f"{h.path}: truncated or incomplete image file (no {', '.join(missing)})")
     if int(ds.get("NumberOfFrames", 1) or 1) != 1:
         raise IGRTInputError(f"{h.path}: multi-frame images are not supported in {where}")
     if int(ds.get("SamplesPerPixel", 1)) != 1:
@@ -197,7 +206,7 @@ def _load_pixels(headers: list[_Header], where: str) -> np.ndarray:
     out = np.empty((len(headers), int(first.Rows), int(first.Columns)), np.float32)
     for k, h in enumerate(headers):
         try:
-            ds = pydicom.dcmread(h.path, force=h.forced)
+            ds = _dcmread(h.path, force=h.forced)
         except (InvalidDicomError, EOFError, ValueError, OSError) as e:
             raise IGRTInputError(f"{h.path}: corrupt or truncated DICOM file ({_one_line(e)})") from e
         stored = _stored_values(ds, h.path)
