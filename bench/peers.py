@@ -215,6 +215,10 @@ def run_plastimatch(planning_path, daily_path, planning_iso, daily_iso, workdir,
 # elastix: itk-elastix (Python) with the default rigid parameter map, and the Debian binary
 
 
+#: The only changes to elastix's default rigid map (see run_elastix).
+ELASTIX_CHANGES = {"WriteResultImage": "false", "RequiredRatioOfValidSamples": "0.05"}
+
+
 def _elastix_euler_matrix(transform_parameters, center, compute_zyx=False) -> np.ndarray:
     """4×4 of an elastix EulerTransform (3D): parameters (θx, θy, θz, tx, ty, tz) about its centre.
 
@@ -240,9 +244,12 @@ def elastix_default_rigid_map():
 def run_elastix(planning_path, daily_path, planning_iso, daily_iso, workdir):
     """itk-elastix with ``GetDefaultParameterMap('rigid')``; fixed = planning, moving = shifted daily.
 
-    Only change to the default map: WriteResultImage=false (the resampled daily image is not part of
-    the match; ours does not produce it either). The default map has no AutomaticTransformInitialization,
-    so the registration starts from the isocenter alignment given by the origin shift.
+    Changes to the default map (``ELASTIX_CHANGES``): WriteResultImage=false (the resampled daily image
+    is not part of the match; ours does not produce it either) and RequiredRatioOfValidSamples=0.05
+    (elastix's own remedy for "Too many samples map outside moving image buffer": the CBCT's field of
+    view covers only about a fifth of the planning CT, below the default 0.25). The default map has no
+    AutomaticTransformInitialization, so the registration starts from the isocenter alignment given by
+    the origin shift.
     """
     import itk
 
@@ -253,7 +260,8 @@ def run_elastix(planning_path, daily_path, planning_iso, daily_iso, workdir):
     moving.SetOrigin([float(v) for v in np.asarray(moving.GetOrigin()) + shift])
     po = itk.ParameterObject.New()
     pmap = po.GetDefaultParameterMap("rigid")
-    pmap["WriteResultImage"] = ["false"]
+    for key, value in ELASTIX_CHANGES.items():
+        pmap[key] = [value]
     po.AddParameterMap(pmap)
     _, tpo = itk.elastix_registration_method(fixed, moving, parameter_object=po, log_to_console=False)
     last = tpo.GetNumberOfParameterMaps() - 1
@@ -268,7 +276,7 @@ def run_elastix(planning_path, daily_path, planning_iso, daily_iso, workdir):
         f"itk-elastix (ITK {itk.__version__}) default rigid map "
         f"(EulerTransform, AdvancedMattesMutualInformation, ASGD, {pmap['NumberOfResolutions'][0]} "
         f"resolutions x {iters} its, {pmap['NumberOfSpatialSamples'][0]} random samples), "
-        "WriteResultImage=false; moving origin shifted in memory"
+        f"changed: {ELASTIX_CHANGES}; moving origin shifted in memory"
     )
     return matrix, elapsed, note
 
@@ -304,7 +312,7 @@ def run_elastix_cli(planning_path, daily_path, planning_iso, daily_iso, workdir)
         _input_file_for_cli(daily_path, workdir, "daily"), _shift(planning_iso, daily_iso), workdir, "daily"
     )
     pmap = dict(elastix_default_rigid_map())
-    pmap["WriteResultImage"] = ("false",)
+    pmap.update({k: (v,) for k, v in ELASTIX_CHANGES.items()})
     pfile = workdir / "elastix_rigid.txt"
     _write_elastix_parameter_file(pmap, pfile)
     out = workdir / "elastix_out"
