@@ -9,6 +9,7 @@ Reference module is optional in an RT Plan); the planning image must share it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,9 @@ def read_rtplan(path) -> PlanInfo:
     if not p.is_file():
         raise IGRTInputError(f"RT plan {p} does not exist or is not a file")
     try:
-        ds = pydicom.dcmread(p, force=True)
+        with warnings.catch_warnings():  # what matters is raised as one line
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(p, force=True)
         sop_class = str(ds.get("SOPClassUID", "") or "")
     except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as e:
         raise IGRTInputError(f"{p} is not a readable DICOM file ({' '.join(str(e).split())[:200]})") from e
@@ -58,26 +61,26 @@ def read_rtplan(path) -> PlanInfo:
     isocenters = _beam_isocenters(beams)
     if not isocenters:
         raise IGRTInputError(f"RT plan {p} has no beam with an Isocenter Position")
-    warnings = []
+    notes = []
     names = list(isocenters)
     iso = isocenters[names[0]]
     far = [n for n in names[1:] if np.linalg.norm(isocenters[n] - iso) > ISOCENTER_TOL_MM]
     if far:
-        warnings.append(
+        notes.append(
             f"RT plan {p.name}: beams have different isocenters; using beam {names[0]!r} at "
             f"{_fmt(iso)} mm, not {', '.join(f'{n!r} at {_fmt(isocenters[n])}' for n in far)}"
         )
-    position = _patient_position(ds, beams, p, warnings)
+    position = _patient_position(ds, beams, p, notes)
     return PlanInfo(
         path=str(p),
         isocenter_lps=iso,
         patient_position=position,
         plan_label=_text(ds, "RTPlanLabel"),
         sop_instance_uid=_text(ds, "SOPInstanceUID"),
-        frame_of_reference_uid=_frame_of_reference(ds, p, warnings),
+        frame_of_reference_uid=_frame_of_reference(ds, p, notes),
         patient_id=_text(ds, "PatientID"),
         beam_isocenters=isocenters,
-        warnings=warnings,
+        warnings=notes,
     )
 
 
