@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_write import write_image_series
@@ -127,3 +130,40 @@ def test_refuses_what_it_cannot_write(tmp_path):
     flat = sitk.Image(4, 4, sitk.sitkFloat32)
     with pytest.raises(ValueError):
         write_image_series(flat, tmp_path / "c")
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    angles=st.tuples(*[st.floats(-180, 180)] * 3),
+    spacing=st.tuples(*[st.floats(0.3, 5.0)] * 3),
+    origin=st.tuples(*[st.floats(-500, 500)] * 3),
+)
+def test_any_orthonormal_grid_round_trips(tmp_path_factory, angles, spacing, origin):
+    """Whatever the orientation (oblique, sagittal, flipped), every voxel comes back at the same LPS point."""
+    from igrt.geometry import rotation_xyz_deg
+
+    img = small_image(rotation_xyz_deg(*angles))
+    img.SetSpacing(spacing)
+    img.SetOrigin(origin)
+    out = read_volume(write_image_series(img, tmp_path_factory.mktemp("g") / "ct")).image
+    for index in [(0, 0, 0), (3, 2, 4), (1, 2, 3)]:
+        p = img.TransformIndexToPhysicalPoint(index)
+        back = out.TransformPhysicalPointToContinuousIndex(p)
+        assert np.allclose(back, np.rint(back), atol=1e-3)
+        q = out.TransformIndexToPhysicalPoint([int(v) for v in np.rint(back)])
+        assert np.allclose(q, p, atol=1e-3)
+        assert out.GetPixel(*[int(v) for v in np.rint(back)]) == pytest.approx(img.GetPixel(*index), abs=0.5)
+
+
+def test_read_time_of_a_512x512x120_series(tmp_path):
+    """The match must take < 3 s with reading; reading a 512²×120 CT series must stay well under 1 s."""
+    a = np.random.default_rng(0).normal(0.0, 300.0, (120, 512, 512)).astype(np.float32)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((0.9, 0.9, 2.0))
+    folder = write_image_series(img, tmp_path / "ct")
+    read_volume(folder)  # warm the page cache, as a clinic's fresh export would be
+    t0 = time.perf_counter()
+    out = read_volume(folder)
+    elapsed = time.perf_counter() - t0
+    assert out.image.GetSize() == (512, 512, 120)
+    assert elapsed < 1.5, f"reading took {elapsed:.2f} s"
