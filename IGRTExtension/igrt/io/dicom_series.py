@@ -60,7 +60,7 @@ def read_dicom_series(folder: Path) -> Volume:
     _check_same(headers, "PatientPosition", "patient positions", where)
     grid = series_grid([_slice_geometry(h) for h in headers], where)
     ordered = [headers[i] for i in grid.order]
-    image = sitk.GetImageFromArray(_load_pixels(ordered, where), isVector=False)
+    image = sitk.GetImageFromArray(_load_pixels(ordered), isVector=False)
     image.SetOrigin([float(v) for v in grid.origin])
     image.SetSpacing([float(v) for v in grid.spacing])
     image.SetDirection([float(v) for v in grid.direction.ravel()])
@@ -200,7 +200,7 @@ def _slice_geometry(h: _Header) -> SliceGeometry:
         raise IGRTInputError(f"{h.path}: unreadable image geometry ({_one_line(e)})") from e
 
 
-def _load_pixels(headers: list[_Header], where: str) -> np.ndarray:
+def _load_pixels(headers: list[_Header]) -> np.ndarray:
     """Slices in order, as float32 values = slope·stored + intercept, per slice (PS3.3 C.11.1.1.2)."""
     first = headers[0].ds
     out = np.empty((len(headers), int(first.Rows), int(first.Columns)), np.float32)
