@@ -35,10 +35,13 @@ def make_block_phantom(size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105
     a = np.full(x.shape, -1000.0, np.float32)
     body = (x / 95) ** 2 + (y / 75) ** 2 < 1
     a[body] = 30.0
-    for bx, by, br, tilt in ((-50, 10, 14, 0.25), (45, 5, 12, -0.15), (0, 45, 10, 0.0)):
+    # Bones: two tilted rods and one that ends inside the volume, so that z is constrained as well.
+    for bx, by, br, tilt, zmax in ((-50, 10, 14, 0.25, 99), (45, 5, 12, -0.15, 99), (0, 45, 10, 0.0, 25)):
         r = np.sqrt((x - bx - tilt * z) ** 2 + (y - by) ** 2)
-        a[body & (r < br)] = 300.0
-        a[body & (r < br) & (r > br - 4)] = 1200.0
+        rod = body & (r < br) & (z < zmax)
+        a[rod] = 300.0
+        a[rod & ((r > br - 4) | (z > zmax - 4))] = 1200.0
+    a[((x - 10) / 9) ** 2 + ((y - 20) / 9) ** 2 + ((z + 45) / 9) ** 2 < 1] = 1100.0
     a[((x + 20) / 15) ** 2 + ((y + 25) / 10) ** 2 + ((z - 15) / 20) ** 2 < 1] = 900.0
     a[((x - 25) / 12) ** 2 + ((y + 20) / 12) ** 2 + ((z + 20) / 12) ** 2 < 1] = -700.0
     a += np.random.default_rng(0).normal(0, 5, a.shape).astype(np.float32)

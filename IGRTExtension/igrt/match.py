@@ -8,6 +8,7 @@ anatomy point to where that anatomy is in the daily image, in planning-frame coo
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import SimpleITK as sitk
 from . import geometry
 from .errors import IGRTInputError
 from .registration import (
+    NoIntensityBandError,
     Region,
     RegistrationSettings,
     euler_from_matrix,
@@ -33,6 +35,8 @@ MIN_CORRELATION = 0.3
 #: A match that moved this far from the isocenter alignment ran away, whatever its metric.
 MAX_TRANSLATION_MM = 50.0
 MAX_ROTATION_DEG = 10.0
+#: A refinement stage (soft tissue after bone) may move the isocenter at most this far.
+MAX_REFINEMENT_MM = 5.0
 
 
 class MatchFailedError(Exception):
@@ -230,21 +234,54 @@ def run_match(
             if progress is not None:
                 progress(f"{_name} match: level {level + 1}, iteration {it}")
 
+        refine = bool(stages)  # a later stage refines the previous one: no search, finer levels only
+        settings = options.settings
+        if refine:
+            settings = dataclasses.replace(settings, shrink_factors=(2, 1), smoothing_mm=(1.5, 0.0))
+        kwargs = {
+            "search": not refine,
+            # auto: the soft-tissue stage refines the translation only; the small region around the
+            # target constrains rotations less well than the bone match does.
+            "rotations": not (options.method == "auto" and name == "soft"),
+        }
         try:
-            outcome = register_rigid(
-                planning.image,
-                daily.image,
-                region,
-                transform,
-                options.settings,
-                _progress,
-                search=not stages,
-                # auto: the soft-tissue stage refines the translation only; the small region around the
-                # target constrains rotations less well than the bone match does.
-                rotations=not (options.method == "auto" and name == "soft"),
-            )
+            try:
+                outcome = register_rigid(
+                    planning.image, daily.image, region, transform, settings, _progress, **kwargs
+                )
+            except NoIntensityBandError:
+                warnings.append(
+                    "no bone in the clip box (planning HU 200–3000): the bone match used the strongest "
+                    "edges of the planning image instead"
+                )
+                region = Region(region.center_lps, region.size_mm, edges_fraction=0.15)
+                outcome = register_rigid(
+                    planning.image, daily.image, region, transform, settings, _progress, **kwargs
+                )
         except ValueError as exc:
             raise IGRTInputError(f"{name} match: {exc}") from exc
+        moved = np.linalg.norm(
+            np.array(outcome.transform.TransformPoint(tuple(p_iso)))
+            - np.array(transform.TransformPoint(tuple(p_iso)))
+        )
+        if refine and (outcome.metric_after < outcome.metric_before or moved > MAX_REFINEMENT_MM):
+            warnings.append(
+                f"the {name} refinement was rejected (it moved {moved:.1f} mm, similarity "
+                f"{outcome.metric_before:.3f} → {outcome.metric_after:.3f}): the previous stage's match is kept"
+            )
+            stages.append(
+                {
+                    "stage": name,
+                    "rejected": True,
+                    "similarity_before": round(outcome.metric_before, 4),
+                    "similarity_after": round(outcome.metric_after, 4),
+                    "samples": outcome.samples,
+                    "overlap": round(outcome.overlap, 3),
+                    "iterations": len(outcome.iterations),
+                    "stop": outcome.stop_reason,
+                }
+            )
+            continue
         transform = outcome.transform
         stages.append(
             {
@@ -260,11 +297,12 @@ def run_match(
 
     # Back to the planning frame: daily point d is planning point d - d_iso + p_iso.
     matrix = geometry.rigid_matrix(translation=p_iso - d_iso) @ matrix_from_transform(transform)
+    accepted = [st for st in stages if not st.get("rejected")]
     quality = {
-        "metric": "normalized cross-correlation in the final region",
+        "metric": "normalized cross-correlation of the high-passed images in the final region",
         "similarity_before": stages[0]["similarity_before"],
-        "similarity_after": stages[-1]["similarity_after"],
-        "overlap": stages[-1]["overlap"],
+        "similarity_after": accepted[-1]["similarity_after"],
+        "overlap": accepted[-1]["overlap"],
         "overlap_sense": "fraction of the final region's planning samples inside the daily field of view",
     }
     _check_plausible(matrix, p_iso, quality)

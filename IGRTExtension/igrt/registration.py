@@ -30,6 +30,7 @@ class RegistrationSettings:
     learning_rate: float = 1.0
     min_step: float = 5e-4
     relaxation: float = 0.5
+    optimizer: str = "rsgd"
     samples_per_level: int = 20000
     capture_margin_mm: float = 30.0
     high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
@@ -45,6 +46,15 @@ class Region:
     size_mm: np.ndarray
     mask: sitk.Image | None = None  # 0/1 on any grid in planning LPS space; intersected with the box
     intensity_range: tuple | None = None  # (low, high) HU of planning voxels to sample (bone match)
+    edges_fraction: float | None = None  # sample only the strongest planning edges (this top fraction)
+
+
+#: Fewest planning samples a region must offer (a few steel beads of a QA phantom are enough).
+MIN_SAMPLES = 300
+
+
+class NoIntensityBandError(ValueError):
+    """The region has (almost) no planning voxels in the requested intensity band (e.g. no bone)."""
 
 
 @dataclass
@@ -140,6 +150,14 @@ def _fixed_mask(
         # A few mm around the bone so that its edges, which carry the alignment, are sampled.
         radius = [max(1, int(round(3.0 / s))) for s in fixed.GetSpacing()]
         arr &= sitk.GetArrayViewFromImage(sitk.BinaryDilate(band_img, radius)) > 0
+    if region.edges_fraction is not None:
+        # Where the planning image has structure: flat regions only add noise to the metric.
+        grad = sitk.GetArrayViewFromImage(sitk.GradientMagnitudeRecursiveGaussian(fixed, 2.0))
+        threshold = np.quantile(grad, 1.0 - region.edges_fraction)
+        edges = sitk.GetImageFromArray((grad >= threshold).astype(np.uint8))
+        edges.CopyInformation(fixed)
+        radius = [max(1, int(round(3.0 / s))) for s in fixed.GetSpacing()]
+        arr &= sitk.GetArrayViewFromImage(sitk.BinaryDilate(edges, radius)) > 0
     if region.mask is not None:
         m = sitk.Resample(region.mask, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         arr &= sitk.GetArrayViewFromImage(m) > 0
@@ -298,28 +316,74 @@ def register_rigid(
     mask = _fixed_mask(fixed, region, fov, initial)
     n_samples = int(sitk.GetArrayViewFromImage(mask).sum())
     n_region = int(sitk.GetArrayViewFromImage(_fixed_mask(fixed, region, None, initial)).sum())
-    if n_samples < 1000:
+    if n_samples < MIN_SAMPLES:
+        if region.intensity_range is not None and n_region < MIN_SAMPLES:
+            raise NoIntensityBandError("the clip box holds no planning voxels in the bone intensity range")
         raise ValueError("too few planning voxels of the region fall inside the daily field of view")
 
+    features = _FixedFeatures(planning, region, fov, fixed, s)
     if s.high_pass_mm > 0:
         moving_fov = sitk.Resample(fov, moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        fixed = high_pass(fixed, s.high_pass_mm)
         moving = high_pass(moving, s.high_pass_mm, moving_fov)
 
     transform = sitk.Euler3DTransform(initial)
-    before = normalized_correlation(fixed, moving, transform, mask)
+    fixed_f = features(transform)
+    before = normalized_correlation(fixed_f, moving, transform, mask)
     if search and s.search_mm > 0:
-        shift = coarse_translation_search(fixed, moving, mask, transform, s.search_mm)
+        shift = coarse_translation_search(fixed_f, moving, mask, transform, s.search_mm)
         r = np.array(transform.GetMatrix()).reshape(3, 3)
         transform.SetTranslation(tuple(float(v) for v in np.array(transform.GetTranslation()) + r @ shift))
+        fixed_f = features(transform)
 
     trace: list = []
     stop = ""
     for level, (factor, sigma) in enumerate(zip(s.shrink_factors, s.smoothing_mm, strict=True)):
-        f_l, m_l, w_l = _level_images(fixed, moving, mask, factor, sigma)
+        f_l, m_l, w_l = _level_images(fixed_f, moving, mask, factor, sigma)
         stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations)
-    after = normalized_correlation(fixed, moving, transform, mask)
+    if s.high_pass_mm > 0:
+        # Polish: the planning features depend (at the field-of-view edges) on the transform they were
+        # made with; remake them at the converged transform and run the finest level once more.
+        fixed_f = features(transform)
+        stop = _optimise_level(
+            fixed_f,
+            moving,
+            mask,
+            transform,
+            s,
+            1,
+            len(s.shrink_factors),
+            trace,
+            progress,
+            rotations,
+        )
+    after = normalized_correlation(fixed_f, moving, transform, mask)
     return RegistrationOutcome(transform, before, after, n_samples, n_samples / max(n_region, 1), trace, stop)
+
+
+class _FixedFeatures:
+    """The planning image as the metric sees it: raw HU, or high-passed consistently with the daily image.
+
+    Both local means must average over the same anatomy: beyond the box faces (a wider planning crop)
+    and only inside the daily field of view, mapped onto the planning grid through the current
+    transform. Otherwise the two high-passed images differ systematically at the edges and bias the
+    match towards the transform the features were made with.
+    """
+
+    def __init__(self, planning, region, fov, fixed, s: RegistrationSettings):
+        self.fov, self.fixed, self.sigma = fov, fixed, s.high_pass_mm
+        self.wide = None
+        if self.sigma > 0:
+            margin = 2.5 * self.sigma
+            self.wide = _resample_to_spacing(
+                _crop_box(planning, region.center_lps, region.size_mm, margin), s.spacing_mm
+            )
+
+    def __call__(self, transform) -> sitk.Image:
+        if self.wide is None:
+            return self.fixed
+        wide_fov = sitk.Resample(self.fov, self.wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        wide_hp = high_pass(self.wide, self.sigma, wide_fov)
+        return sitk.Resample(wide_hp, self.fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
 def _level_images(fixed, moving, mask, factor: int, sigma_mm: float):
@@ -349,7 +413,11 @@ def _level_images(fixed, moving, mask, factor: int, sigma_mm: float):
 
     f_l = down(fixed)
     m_l = down(moving)
-    w_l = sitk.Resample(mask, f_l, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    # Grow the sample mask with the level's voxel size: coarse levels must see small structures (bone
+    # edges, beads) even while the images are still misaligned by several millimetres.
+    radius = [max(1, int(round(factor * spacing / 2 / sp))) for sp in mask.GetSpacing()]
+    grown = sitk.BinaryDilate(mask, radius)
+    w_l = sitk.Resample(grown, f_l, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     return f_l, m_l, w_l
 
 
@@ -379,13 +447,26 @@ def _optimise_level(
     reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetInterpolator(sitk.sitkLinear)
     # Steps shrink with the level's voxel size: coarse levels stop early, the finest converges finely.
-    reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=s.learning_rate * factor,
-        minStep=s.min_step * factor,
-        numberOfIterations=s.iterations,
-        relaxationFactor=s.relaxation,
-        gradientMagnitudeTolerance=1e-8,
-    )
+    if s.optimizer == "cg":
+        reg.SetOptimizerAsConjugateGradientLineSearch(
+            learningRate=s.learning_rate * factor,
+            numberOfIterations=s.iterations,
+            convergenceMinimumValue=1e-7,
+            convergenceWindowSize=5,
+            lineSearchUpperLimit=3.0,
+            lineSearchEpsilon=0.01,
+            lineSearchMaximumIterations=15,
+        )
+    elif s.optimizer == "lbfgs":
+        reg.SetOptimizerAsLBFGS2(numberOfIterations=s.iterations, deltaConvergenceTolerance=1e-7)
+    else:
+        reg.SetOptimizerAsRegularStepGradientDescent(
+            learningRate=s.learning_rate * factor,
+            minStep=s.min_step * factor,
+            numberOfIterations=s.iterations,
+            relaxationFactor=s.relaxation,
+            gradientMagnitudeTolerance=1e-8,
+        )
     # Rotations (radians) against translations (mm): one radian moves a point ~80 mm from the centre.
     reg.SetOptimizerScales([80.0**2, 80.0**2, 80.0**2, 1.0, 1.0, 1.0])
     if not rotations:

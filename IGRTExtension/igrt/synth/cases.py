@@ -113,6 +113,10 @@ def _planning(spec: CaseSpec, root: Path, timings: dict) -> tuple[Path, sitk.Ima
         from .tg119 import load_tg119_ct
 
         img = load_tg119_ct(spec.tg119_path or shared_data_dir() / "tg119_ct" / "TG119.mat")
+        if spec.qa_beads:
+            from .tg119 import add_qa_beads
+
+            img = add_qa_beads(img)
     else:
         raise IGRTInputError(f"unknown case source {spec.source!r}")
     timings["planning_s"] = round(time.perf_counter() - t0, 2)

@@ -54,6 +54,8 @@ class CaseSpec:
     scale: float = 1.0
     phantom_seed: int = 0
     tg119_path: str | None = None
+    #: TG-119 only: add steel QA beads (``tg119.QA_BEADS_LPS``) so that a CBCT constrains all 6 DOF
+    qa_beads: bool = True
     #: planning isocenter (LPS); None: the prostate landmark (pelvis) or the TG-119 core centre (0, 0, 0)
     isocenter_lps: tuple | None = None
     #: displacement of the isocenter (mm) and rotation about it (°, R = Rz·Ry·Rx about LPS axes)
@@ -66,7 +68,7 @@ class CaseSpec:
     def planning_recipe(self) -> dict:
         """The fields that determine the planning CT (shared between cases)."""
         if self.source == "tg119":
-            return {"source": "tg119"}
+            return {"source": "tg119", "qa_beads": self.qa_beads}
         return {k: getattr(self, k) for k in ("source", "ct_size", "ct_spacing", "scale", "phantom_seed")}
 
     def isocenter(self) -> np.ndarray:
@@ -136,7 +138,7 @@ def _bench() -> list[CaseSpec]:
         out.append(
             CaseSpec(
                 name=f"tg119_{i:02d}",
-                description="real TG-119 phantom CT (3×3×2.5 mm, native grid), CBCT 216×216×160 at 1.25 mm",
+                description="real TG-119 phantom CT (3×3×2.5 mm, native grid) with 4 steel QA beads, CBCT 216×216×160 at 1.25 mm",
                 source="tg119",
                 cbct=dataclasses.replace(MEDIUM_CBCT, seed=20 + i),
                 **_draw(120 + i),

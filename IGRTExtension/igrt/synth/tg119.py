@@ -81,3 +81,34 @@ def load_tg119_structures(path) -> dict[str, sitk.Image]:
         cube[np.unravel_index(idx, shape, order="F")] = 1
         out[str(row[1])] = _to_image(cube, origin, spacing, np.uint8)
     return out
+
+
+#: Steel QA beads taped inside/onto the phantom for known-shift tests (LPS mm from the isocenter).
+#: The TG-119 block is uniform along z and wider than a cone-beam field of view, so without such
+#: markers a CBCT of it constrains neither the lateral nor the longitudinal shift (as in the clinic,
+#: where known-shift phantoms carry BBs). Positions are non-coplanar and inside a 180×160×140 mm box.
+QA_BEADS_LPS = ((30.0, -40.0, 40.0), (-45.0, 10.0, -30.0), (10.0, 40.0, 55.0), (-20.0, -20.0, -60.0))
+
+
+def add_qa_beads(image: sitk.Image, centers_lps=QA_BEADS_LPS, radius_mm=3.0, hu=2500.0) -> sitk.Image:
+    """Paint dense spheres with partial-volume edges (4³ supersampling per voxel) into a copy of ``image``."""
+    arr = sitk.GetArrayFromImage(image).astype(np.float32)
+    sp = np.array(image.GetSpacing())
+    sub = (np.arange(4) + 0.5) / 4 - 0.5
+    offsets = np.stack(np.meshgrid(sub, sub, sub, indexing="ij"), -1).reshape(-1, 3)  # in voxels (i, j, k)
+    direction = np.array(image.GetDirection()).reshape(3, 3)
+    for c in centers_lps:
+        ci = np.array(image.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in c)))
+        reach = np.ceil(radius_mm / sp).astype(int) + 1
+        lo = np.maximum(np.round(ci).astype(int) - reach, 0)
+        hi = np.minimum(np.round(ci).astype(int) + reach + 1, np.array(image.GetSize()))
+        ii, jj, kk = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)), indexing="ij")
+        idx = np.stack([ii, jj, kk], -1).reshape(-1, 1, 3) + offsets[None]
+        d = (idx - ci) * sp @ direction.T
+        frac = (np.linalg.norm(d, axis=-1) <= radius_mm).mean(axis=1).reshape(ii.shape)
+        block = arr[lo[2] : hi[2], lo[1] : hi[1], lo[0] : hi[0]]
+        f = frac.transpose(2, 1, 0)
+        block[...] = block * (1 - f) + hu * f
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(image)
+    return out

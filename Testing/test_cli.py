@@ -1,0 +1,178 @@
+"""The ``igrt match`` command line: the contract (DESIGN §4), bad input, and nothing left half-written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import make_block_phantom, move_patient
+from igrt import geometry
+from igrt.cli import main
+
+
+def _run(args, capsys):
+    code = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Planning and daily (patient 5 mm left, 1.5 mm anterior) as MHA files."""
+    d = tmp_path_factory.mktemp("pair")
+    planning = make_block_phantom()
+    daily = move_patient(planning, geometry.rigid_matrix(translation=(5, -1.5, 0)), 0.9, 30, 10)
+    sitk.WriteImage(planning, str(d / "planning.mha"))
+    sitk.WriteImage(daily, str(d / "daily.nrrd"))
+    iso = np.array(planning.TransformContinuousIndexToPhysicalPoint([54.5, 44.5, 31.5]))
+    return d, iso
+
+
+def test_match_writes_the_result_json(pair, tmp_path, capsys):
+    d, iso = pair
+    out = tmp_path / "result.json"
+    iso_arg = ",".join(f"{v:.3f}" for v in iso)
+    code, err = _run(
+        [
+            "match",
+            d / "planning.mha",
+            d / "daily.nrrd",
+            "--isocenter",
+            iso_arg,
+            "--daily-isocenter",
+            iso_arg,
+            "--method",
+            "bone",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    r = json.loads(out.read_text())
+    for key in (
+        "schema_version",
+        "matrix_lps",
+        "translation_mm",
+        "rotation_deg",
+        "couch",
+        "quality",
+        "inputs",
+        "software",
+        "elapsed_s",
+    ):
+        assert key in r
+    np.testing.assert_allclose(r["translation_mm"], [5, -1.5, 0], atol=0.2)
+    assert r["couch"]["sense"] == "couch moves"
+    # HFS assumed: couch lateral −5 (towards the patient's right), vertical −1.5 (anterior → couch down).
+    assert r["couch"]["lateral_mm"] == pytest.approx(-5, abs=0.2)
+    assert r["couch"]["vertical_mm"] == pytest.approx(-1.5, abs=0.2)
+    assert any("orientation" in w for w in r["warnings"])
+    assert "patient is displaced" in err and "couch moves" in err
+
+
+def _assert_refused(args, capsys, out, code=2):
+    got, err = _run(args, capsys)
+    assert got == code
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("igrt")]
+    assert len(lines) == 1 and len(lines[0]) < 400, err
+    assert not out.exists()
+    assert not any(p.name.startswith(".") for p in out.parent.iterdir())
+    return lines[0]
+
+
+def test_empty_folder_refused(pair, tmp_path, capsys):
+    d, _ = pair
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "r.json"
+    _assert_refused(["match", d / "planning.mha", tmp_path / "empty", "--out", out], capsys, out)
+
+
+def test_non_image_file_refused(pair, tmp_path, capsys):
+    d, _ = pair
+    bad = tmp_path / "notes.mha"
+    bad.write_text("this is not an image\n")
+    out = tmp_path / "r.json"
+    _assert_refused(["match", d / "planning.mha", bad, "--out", out], capsys, out)
+
+
+def test_daily_that_does_not_overlap_refused(pair, tmp_path, capsys):
+    d, iso = pair
+    far = sitk.ReadImage(str(d / "daily.nrrd"))
+    far.SetOrigin([o + 900.0 for o in far.GetOrigin()])
+    sitk.WriteImage(far, str(tmp_path / "far.mha"))
+    out = tmp_path / "r.json"
+    iso_arg = ",".join(f"{v:.3f}" for v in iso)
+    line = _assert_refused(
+        [
+            "match",
+            d / "planning.mha",
+            tmp_path / "far.mha",
+            "--isocenter",
+            iso_arg,
+            "--daily-isocenter",
+            iso_arg,
+            "--out",
+            out,
+        ],
+        capsys,
+        out,
+    )
+    assert "overlap" in line
+
+
+def _dicom_series(image, folder, **kw):
+    from igrt.io.dicom_write import write_image_series
+
+    write_image_series(image, folder, **kw)
+    return folder
+
+
+def test_dicom_bad_inputs_refused(tmp_path, capsys):
+    small = make_block_phantom(size=(40, 36, 12))
+    good = _dicom_series(small, tmp_path / "good", patient_id="A")
+    other = _dicom_series(small, tmp_path / "other", patient_id="B")
+    out = tmp_path / "r.json"
+    # Different patients.
+    line = _assert_refused(["match", good, other, "--out", out], capsys, out)
+    assert "patient" in line.lower()
+    # Two series mixed in one folder.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i, f in enumerate(sorted(good.iterdir())[:4] + sorted(other.iterdir())[:4]):
+        (mixed / f"{i}.dcm").write_bytes(f.read_bytes())
+    _assert_refused(["match", good, mixed, "--out", out], capsys, out)
+    # A truncated DICOM file.
+    trunc = tmp_path / "trunc"
+    trunc.mkdir()
+    files = sorted(good.iterdir())
+    for f in files:
+        (trunc / f.name).write_bytes(f.read_bytes())
+    victim = trunc / files[5].name
+    victim.write_bytes(victim.read_bytes()[:1500])
+    _assert_refused(["match", good, trunc, "--out", out], capsys, out)
+
+
+def test_console_script_reports_bad_input(tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "igrt.cli",
+            "match",
+            str(tmp_path / "missing"),
+            str(tmp_path / "missing2"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("igrt: error:")
+    assert not Path(out).exists()
