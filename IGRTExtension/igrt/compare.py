@@ -77,9 +77,18 @@ def to_gray(a: np.ndarray, level: float, width: float) -> np.ndarray:
     return np.clip(g, 0.0, 1.0)
 
 
-def fusion_rgb(planning: np.ndarray, daily: np.ndarray, level=40.0, width=1000.0) -> np.ndarray:
-    """Two-colour fusion: planning in magenta, daily in green; aligned anatomy looks grey."""
-    p, d = to_gray(planning, level, width), to_gray(daily, level, width)
+def auto_window(a: np.ndarray, low_pct: float = 1.0, high_pct: float = 99.7) -> np.ndarray:
+    """Map an image to 0..1 by its own percentiles (NaN → 0): each modality gets its own window."""
+    ok = np.isfinite(a)
+    if ok.sum() < 10:
+        return np.zeros(a.shape)
+    lo, hi = np.percentile(a[ok], [low_pct, high_pct])
+    return np.clip((np.nan_to_num(a, nan=lo) - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+
+
+def fusion_rgb(planning: np.ndarray, daily: np.ndarray) -> np.ndarray:
+    """Two-colour fusion: planning in magenta, daily in green, each in its own window; aligned anatomy looks grey."""
+    p, d = auto_window(planning), auto_window(daily)
     return np.stack([p, d, p], axis=-1)
 
 
@@ -130,7 +139,7 @@ def write_png(path, rgb01: np.ndarray) -> None:
 
 
 def comparison_slices(
-    planning: sitk.Image, daily: sitk.Image, matrix_lps, planning_iso, daily_iso, size_mm=(200.0, 160.0)
+    planning: sitk.Image, daily: sitk.Image, matrix_lps, planning_iso, daily_iso, size_mm=(280.0, 200.0)
 ) -> dict:
     """Planning, daily-before and daily-after arrays for each view (daily on the planning HU scale)."""
     before = planning_to_daily_transform(np.eye(4), planning_iso, daily_iso)
@@ -178,8 +187,8 @@ def write_panels(views: dict, folder, level=40.0, width=1000.0) -> dict:
         "planning": lambda v: gray3(v["planning"]),
         "daily_before": lambda v: gray3(v["before"]),
         "daily_after": lambda v: gray3(v["after"]),
-        "fusion_before": lambda v: fusion_rgb(v["planning"], v["before"], level, width),
-        "fusion_after": lambda v: fusion_rgb(v["planning"], v["after"], level, width),
+        "fusion_before": lambda v: fusion_rgb(v["planning"], v["before"]),
+        "fusion_after": lambda v: fusion_rgb(v["planning"], v["after"]),
         "checkerboard_before": lambda v: gray3(checkerboard(v["planning"], v["before"])),
         "checkerboard_after": lambda v: gray3(checkerboard(v["planning"], v["after"])),
         "contours_before": lambda v: contour_overlay(to_gray(v["before"], level, width), _contours(v)),

@@ -185,28 +185,26 @@ def normalized_correlation(
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _local_mean(arr: np.ndarray, weight: np.ndarray, spacing, sigma_mm: float) -> np.ndarray:
-    """Weighted Gaussian local mean, computed on a block-averaged grid (the result is smooth anyway)."""
-    from scipy import ndimage
+def _block_shrink(image: sitk.Image, target_mm: float) -> sitk.Image:
+    """Block-average ``image`` towards voxels of about ``target_mm`` (cheap anti-aliased down-sampling)."""
+    factors = [max(1, int(target_mm / sp)) for sp in image.GetSpacing()]
+    if all(f == 1 for f in factors):
+        return image
+    return sitk.BinShrink(image, factors)
 
-    factor = [max(1, int(sigma_mm / 2.0 / sp)) for sp in spacing[::-1]]  # array order z, y, x
-    shape = [int(np.ceil(n / f)) * f for n, f in zip(arr.shape, factor, strict=True)]
-    pad = [(0, s_ - n) for s_, n in zip(shape, arr.shape, strict=True)]
-    coarse_shape = [s_ // f for s_, f in zip(shape, factor, strict=True)]
 
-    def block_mean(x):
-        x = np.pad(x, pad, mode="edge").reshape(
-            coarse_shape[0], factor[0], coarse_shape[1], factor[1], coarse_shape[2], factor[2]
-        )
-        return x.mean(axis=(1, 3, 5))
+def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float) -> sitk.Image:
+    """Weighted Gaussian local mean Σw·I / Σw, computed on a coarse grid and interpolated back.
 
-    sig = [sigma_mm / (sp * f) for sp, f in zip(spacing[::-1], factor, strict=True)]
-    num = ndimage.gaussian_filter(block_mean(arr * weight), sig, mode="nearest")
-    den = ndimage.gaussian_filter(block_mean(weight), sig, mode="nearest")
-    mean = num / np.maximum(den, 1e-3)
-    zoom = [s_ / c for s_, c in zip(shape, coarse_shape, strict=True)]
-    full = ndimage.zoom(mean, zoom, order=1, mode="nearest", grid_mode=True)
-    return full[: arr.shape[0], : arr.shape[1], : arr.shape[2]]
+    The mean is smooth at the scale of ``sigma_mm``, so a grid of sigma/2 voxels represents it well
+    and keeps this cheap; SimpleITK's resampler brings it back to the image grid.
+    """
+    wi = _block_shrink(image * weight, sigma_mm / 2.0)
+    w = _block_shrink(weight, sigma_mm / 2.0)
+    num = sitk.SmoothingRecursiveGaussian(wi, sigma_mm)
+    den = sitk.SmoothingRecursiveGaussian(w, sigma_mm)
+    mean = sitk.Divide(num, sitk.Maximum(den, 1e-3))
+    return sitk.Resample(mean, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
 
 
 def high_pass(image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = None) -> sitk.Image:
@@ -216,12 +214,13 @@ def high_pass(image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = Non
     edges that carry the alignment and drops both. Normalised convolution keeps the truncated field of
     view's outside from bleeding in; outside ``valid`` the result is 0.
     """
-    a = sitk.GetArrayFromImage(image).astype(np.float32)
-    w = np.ones_like(a) if valid is None else (sitk.GetArrayViewFromImage(valid) > 0).astype(np.float32)
-    out = (a - _local_mean(a, w, image.GetSpacing(), sigma_mm)) * w
-    result = sitk.GetImageFromArray(out.astype(np.float32))
-    result.CopyInformation(image)
-    return result
+    img = sitk.Cast(image, sitk.sitkFloat32)
+    if valid is None:
+        w = sitk.Image(img.GetSize(), sitk.sitkFloat32) + 1.0
+        w.CopyInformation(img)
+    else:
+        w = sitk.Cast(valid > 0, sitk.sitkFloat32)
+    return sitk.Cast((img - _local_mean(img, w, sigma_mm)) * w, sitk.sitkFloat32)
 
 
 def _fft_correlate(a: np.ndarray, b: np.ndarray, shape) -> np.ndarray:
@@ -393,19 +392,23 @@ def _level_images(fixed, moving, mask, factor: int, sigma_mm: float):
     spacing = fixed.GetSpacing()[0] * factor
 
     def down(img):
+        # Half the reduction by block averaging (cheap), the level's Gaussian on that smaller grid, then
+        # linear resampling to the level's voxels.
+        small = _block_shrink(img, spacing / 2.0)
         if sigma_mm > 0:
-            img = sitk.SmoothingRecursiveGaussian(img, sigma_mm)
+            small = sitk.SmoothingRecursiveGaussian(small, sigma_mm)
         size = [
             max(2, int(round(n * sp / spacing)))
             for n, sp in zip(img.GetSize(), img.GetSpacing(), strict=True)
         ]
+        out_spacing = [max(spacing, sp) for sp in img.GetSpacing()]
         return sitk.Resample(
-            img,
+            small,
             size,
             sitk.Transform(),
             sitk.sitkLinear,
             img.GetOrigin(),
-            [max(spacing, sp) for sp in img.GetSpacing()],
+            out_spacing,
             img.GetDirection(),
             0.0,
             sitk.sitkFloat32,
