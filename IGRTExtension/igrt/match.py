@@ -237,7 +237,9 @@ def run_match(
         refine = bool(stages)  # a later stage refines the previous one: no search, finer levels only
         settings = options.settings
         if refine:
-            settings = dataclasses.replace(settings, shrink_factors=(2, 1), smoothing_mm=(1.5, 0.0))
+            settings = dataclasses.replace(
+                settings, shrink_factors=(2, 1), smoothing_mm=(1.5, 0.0), polish=False
+            )
         kwargs = {
             "search": not refine,
             # auto: the soft-tissue stage refines the translation only; the small region around the

@@ -31,6 +31,7 @@ class RegistrationSettings:
     min_step: float = 5e-4
     relaxation: float = 0.5
     optimizer: str = "rsgd"
+    polish: bool = True  # remake the high-passed planning features at the result and re-run the finest level
     samples_per_level: int = 20000
     capture_margin_mm: float = 30.0
     high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
@@ -339,7 +340,7 @@ def register_rigid(
     for level, (factor, sigma) in enumerate(zip(s.shrink_factors, s.smoothing_mm, strict=True)):
         f_l, m_l, w_l = _level_images(fixed_f, moving, mask, factor, sigma)
         stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations)
-    if s.high_pass_mm > 0:
+    if s.high_pass_mm > 0 and s.polish:
         # Polish: the planning features depend (at the field-of-view edges) on the transform they were
         # made with; remake them at the converged transform and run the finest level once more.
         fixed_f = features(transform)
