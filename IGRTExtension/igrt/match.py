@@ -201,6 +201,22 @@ def _check_plausible(matrix, p_iso, quality):
         )
 
 
+def _stage_record(name: str, outcome, rejected: bool = False) -> dict:
+    """One stage's diagnostics for the result JSON's ``stages``."""
+    record = {
+        "stage": name,
+        "similarity_before": round(outcome.metric_before, 4),
+        "similarity_after": round(outcome.metric_after, 4),
+        "samples": outcome.samples,
+        "overlap": round(outcome.overlap, 3),
+        "iterations": len(outcome.iterations),
+        "stop": outcome.stop_reason,
+    }
+    if rejected:
+        record["rejected"] = True
+    return record
+
+
 def run_match(
     planning: Volume, daily: Volume, options: MatchOptions | None = None, progress=None
 ) -> MatchResult:
@@ -271,31 +287,10 @@ def run_match(
                 f"the {name} refinement was rejected (it moved {moved:.1f} mm, similarity "
                 f"{outcome.metric_before:.3f} → {outcome.metric_after:.3f}): the previous stage's match is kept"
             )
-            stages.append(
-                {
-                    "stage": name,
-                    "rejected": True,
-                    "similarity_before": round(outcome.metric_before, 4),
-                    "similarity_after": round(outcome.metric_after, 4),
-                    "samples": outcome.samples,
-                    "overlap": round(outcome.overlap, 3),
-                    "iterations": len(outcome.iterations),
-                    "stop": outcome.stop_reason,
-                }
-            )
+            stages.append(_stage_record(name, outcome, rejected=True))
             continue
         transform = outcome.transform
-        stages.append(
-            {
-                "stage": name,
-                "similarity_before": round(outcome.metric_before, 4),
-                "similarity_after": round(outcome.metric_after, 4),
-                "samples": outcome.samples,
-                "overlap": round(outcome.overlap, 3),
-                "iterations": len(outcome.iterations),
-                "stop": outcome.stop_reason,
-            }
-        )
+        stages.append(_stage_record(name, outcome))
 
     # Back to the planning frame: daily point d is planning point d - d_iso + p_iso.
     matrix = geometry.rigid_matrix(translation=p_iso - d_iso) @ matrix_from_transform(transform)
