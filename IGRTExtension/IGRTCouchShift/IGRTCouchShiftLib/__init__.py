@@ -1,0 +1,1 @@
+"""Helpers of the IGRTCouchShift module that are not Slicer's template classes."""

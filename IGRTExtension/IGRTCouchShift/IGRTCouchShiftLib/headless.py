@@ -1,0 +1,49 @@
+"""Stand-ins for Slicer's GUI-side base classes when the module is imported under the slicer-core wheel.
+
+slicer-core is real MRML without the application: it has no ``slicer.ScriptedLoadableModule`` and no
+``slicer.parameterNodeWrapper`` (both need Qt). With these stand-ins ``IGRTCouchShift.py`` still imports,
+so tests can run ``IGRTCouchShiftLogic`` on a real scene. Nothing here touches the scene; the widget,
+module and parameter-node classes are only usable inside Slicer.
+"""
+
+
+class ScriptedLoadableModule:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class ScriptedLoadableModuleWidget:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class ScriptedLoadableModuleLogic:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+    def getParameterNode(self):
+        raise RuntimeError("parameter nodes need the Slicer application")
+
+
+class ScriptedLoadableModuleTest:
+    pass
+
+
+class VTKObservationMixin:
+    def __init__(self):
+        pass
+
+
+class WithinRange:
+    def __init__(self, minimum, maximum):
+        self.minimum, self.maximum = minimum, maximum
+
+
+class Choice:
+    def __init__(self, choices):
+        self.choices = list(choices)
+
+
+def parameterNodeWrapper(cls):
+    """Outside Slicer the parameter node class is a plain annotated class (never instantiated)."""
+    return cls

@@ -1,0 +1,167 @@
+"""IGRTCouchShift: the .ui file, the widget code and the parameter node agree (no Slicer needed).
+
+The same checks as test_module_static.py (written for IGRTDailyMatch): parameterNodeWrapper's
+connectGui maps widgets by their "SlicerParameterName" dynamic property; a property naming no
+parameter, or a parameter without its widget, only fails inside Slicer.
+"""
+
+import ast
+import re
+import struct
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODULE = "IGRTCouchShift"
+MODULE_DIR = REPO / "IGRTExtension" / MODULE
+UI_FILE = MODULE_DIR / "Resources" / "UI" / f"{MODULE}.ui"
+PY_FILE = MODULE_DIR / f"{MODULE}.py"
+
+#: Widget classes parameterNodeWrapper can connect, by the kind of parameter (Slicer guiConnectors.py;
+#: "choice" is a str/int/float with a Choice annotation; "segment" is the module's own connector).
+CONNECTABLE = {
+    "node": {"qMRMLNodeComboBox"},
+    "enum": {"QComboBox", "ctkComboBox"},
+    "choice": {"QComboBox"},
+    "float": {"QDoubleSpinBox", "ctkSliderWidget"},
+    "int": {"QSpinBox", "QSlider"},
+    "bool": {"QCheckBox", "QPushButton"},
+    "str": {"QLineEdit", "QTextEdit", "qMRMLSegmentSelectorWidget"},
+}
+#: Parameters annotated with a base class on purpose, with the node types the widget lists instead.
+NODE_TYPE_EXCEPTIONS = {"planNode": "vtkMRMLRTPlanNode"}  # vtkMRMLNode: loads without SlicerRT
+
+
+@pytest.fixture(scope="module")
+def ui_root():
+    return ET.parse(UI_FILE).getroot()
+
+
+@pytest.fixture(scope="module")
+def ui_widgets(ui_root):
+    widgets = {}
+    for w in ui_root.iter("widget"):
+        props = {}
+        for p in w.findall("property"):
+            value = p.find("./*")
+            if value.tag == "stringlist":
+                props[p.get("name")] = [s.text for s in value.findall("string")]
+            else:
+                props[p.get("name")] = value.text
+        widgets[w.get("name")] = (w.get("class"), props)
+    return widgets
+
+
+@pytest.fixture(scope="module")
+def source():
+    return PY_FILE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def parameters(source):
+    """name → annotation source of the @parameterNodeWrapper class fields."""
+    tree = ast.parse(source)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{MODULE}ParameterNode")
+    assert any(ast.unparse(d) == "parameterNodeWrapper" for d in cls.decorator_list)
+    return {n.target.id: ast.unparse(n.annotation) for n in cls.body if isinstance(n, ast.AnnAssign)}
+
+
+def _kind(annotation: str, source: str) -> str:
+    if re.match(r"^Annotated\[\w+, Choice\(", annotation):
+        return "choice"
+    base = re.sub(r"^Annotated\[(\w+),.*\]$", r"\1", annotation)
+    if base.startswith("vtkMRML"):
+        return "node"
+    if re.search(rf"class {base}\(enum\.Enum\)", source):
+        return "enum"
+    return base
+
+
+def test_ui_is_a_qt_designer_file_with_the_template_sections(ui_root, ui_widgets):
+    assert ui_root.tag == "ui" and ui_root.find("class").text == MODULE
+    assert ui_root.find("widget").get("class") == "qMRMLWidget"
+    titles = {props.get("text") for cls, props in ui_widgets.values() if cls == "ctkCollapsibleButton"}
+    assert titles == {"Inputs", "Couch", "Result"}
+    declared = {c.find("class").text for c in ui_root.iter("customwidget")}
+    used = {cls for cls, _ in ui_widgets.values() if not cls.startswith("Q")}
+    assert used <= declared, f"custom widgets used but not declared: {used - declared}"
+
+
+def test_every_ui_name_the_code_uses_exists(ui_widgets, source):
+    used = set(re.findall(r"self\.ui\.(\w+)", source))
+    assert used, "the widget code should use self.ui"
+    missing = used - set(ui_widgets)
+    assert not missing, f"self.ui names missing from the .ui file: {sorted(missing)}"
+
+
+def test_the_result_section_has_table_verdict_and_exports(ui_widgets):
+    assert ui_widgets["shiftTableView"][0] == "qMRMLTableView"
+    assert (
+        ui_widgets["verdictLabel"][0] == "QLabel"
+        and "font-size" in ui_widgets["verdictLabel"][1]["styleSheet"]
+    )
+    assert ui_widgets["exportRegButton"][1]["text"] == "Export REG"
+    assert ui_widgets["exportReportButton"][1]["text"] == "Export report"
+
+
+def test_parameters_and_widgets_map_one_to_one(ui_widgets, parameters, source):
+    mapped = {
+        props["SlicerParameterName"]: (name, cls)
+        for name, (cls, props) in ui_widgets.items()
+        if "SlicerParameterName" in props
+    }
+    assert set(mapped) == set(parameters), (
+        f"parameters without widget: {sorted(set(parameters) - set(mapped))}; "
+        f"widgets naming no parameter: {sorted(set(mapped) - set(parameters))}"
+    )
+    for param, annotation in parameters.items():
+        name, cls = mapped[param]
+        kind = _kind(annotation, source)
+        assert cls in CONNECTABLE[kind], f"{param} ({kind}) cannot be connected to {name} ({cls})"
+        if kind == "node":
+            node_types = ui_widgets[name][1].get("nodeTypes")
+            assert node_types == [NODE_TYPE_EXCEPTIONS.get(param, annotation)], (param, node_types)
+        if cls == "qMRMLSegmentSelectorWidget":  # needs the module's connector
+            assert "class SegmentSelectorToSegmentIDConnector(GuiConnector)" in source
+
+
+def test_node_selectors_get_the_scene(ui_root, ui_widgets):
+    receivers = {
+        c.find("receiver").text
+        for c in ui_root.iter("connection")
+        if c.find("signal").text == "mrmlSceneChanged(vtkMRMLScene*)"
+    }
+    needs_scene = {
+        n
+        for n, (cls, _) in ui_widgets.items()
+        if cls in ("qMRMLNodeComboBox", "qMRMLTableView", "qMRMLSegmentSelectorWidget")
+    }
+    assert needs_scene == receivers
+
+
+def test_module_has_the_template_classes(source):
+    names = {n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
+    for suffix in ("", "ParameterNode", "Widget", "Logic", "Test"):
+        assert f"{MODULE}{suffix}" in names
+    assert '"IGRT"' in source and '"Couch Shift"' in source
+    assert f'resourcePath("UI/{MODULE}.ui")' in source
+
+
+def test_cmake_lists_every_module_file():
+    cmake = (MODULE_DIR / "CMakeLists.txt").read_text()
+    assert f"set(MODULE_NAME {MODULE})" in cmake
+    for p in MODULE_DIR.rglob("*.py"):
+        rel = p.relative_to(MODULE_DIR).as_posix()
+        assert rel.replace(MODULE, "${MODULE_NAME}") in cmake, f"{rel} not installed by CMake"
+    for rel in ("Resources/Icons/${MODULE_NAME}.png", "Resources/UI/${MODULE_NAME}.ui"):
+        assert rel in cmake and (MODULE_DIR / rel.replace("${MODULE_NAME}", MODULE)).is_file()
+    top = (REPO / "CMakeLists.txt").read_text()
+    assert f"add_subdirectory(IGRTExtension/{MODULE})" in top
+
+
+def test_icon_is_a_128_png():
+    data = (MODULE_DIR / "Resources" / "Icons" / f"{MODULE}.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (128, 128)
