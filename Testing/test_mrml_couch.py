@@ -297,3 +297,50 @@ def test_segment_refusals(scene):
     segmentation.SetAndObserveTransformNodeID(shifted.GetID())
     with pytest.raises(IGRTInputError, match="under a transform"):
         mc.segment_points_lps(segmentation, "box")
+
+
+# ----------------------------------------------------------------------------------------------
+# The bridge to igrt.tolerance (a stand-in module: the bridge, not the levels, is under test here)
+
+
+class _FakeTolerance:
+    TOLERANCE_PROFILES = {"TG-142 (2 mm)": 2.0, "SRS/SBRT (1 mm)": 1.0}
+    DISPLAY_PROFILES = {"Vendor A": None}
+
+    @staticmethod
+    def evaluate(shift, profile="TG-142 (2 mm)"):
+        limit = _FakeTolerance.TOLERANCE_PROFILES[profile]
+        worst = max(abs(shift[k]) for k in ("lateral_mm", "longitudinal_mm", "vertical_mm"))
+        return {"verdict": "within tolerance" if worst <= limit else "apply shift", "limit_mm": limit}
+
+    @staticmethod
+    def display_rows(shift, profile):
+        return [{"label": "X (lat)", "value": shift["lateral_mm"], "unit": "mm", "sense": "couch moves"}]
+
+
+def test_tolerance_bridge_uses_the_module_when_present(scene, monkeypatch):
+    monkeypatch.setattr(mc, "_tolerance_module", lambda: _FakeTolerance)
+    assert mc.tolerance_profile_names() == ["TG-142 (2 mm)", "SRS/SBRT (1 mm)"]
+    assert mc.display_profile_names() == ["Vendor A"]
+    node = _match_node(scene, geometry.rigid_matrix(translation=(1.5, 0, 0)))
+    result = mc.result_from_transform_node(node)
+    assert (
+        mc.evaluate_shift(result, "HFS", tolerance_profile="TG-142 (2 mm)")["verdict"] == "within tolerance"
+    )
+    shift = mc.evaluate_shift(result, "HFS", tolerance_profile="SRS/SBRT (1 mm)")
+    assert shift["verdict"] == "apply shift" and shift["tolerance"] == {"limit_mm": 1.0}
+    assert mc.shift_rows(shift, "Vendor A")[0] == ("X (lat)", -1.5, "mm", "couch moves")
+    # The built-in profiles stay available by name.
+    assert mc.shift_rows(shift, "Patient displacement")[0] == ("lateral", 1.5, "mm", "patient is displaced")
+
+
+def test_tolerance_bridge_says_so_when_it_cannot_evaluate(scene, monkeypatch):
+    class Broken:
+        @staticmethod
+        def evaluate(shift, profile):
+            raise KeyError(profile)
+
+    monkeypatch.setattr(mc, "_tolerance_module", lambda: Broken)
+    node = _match_node(scene, geometry.rigid_matrix(translation=(1.5, 0, 0)))
+    shift = mc.evaluate_shift(mc.result_from_transform_node(node), "HFS", tolerance_profile="nope")
+    assert shift["verdict"].startswith("no verdict: igrt.tolerance.evaluate could not evaluate")

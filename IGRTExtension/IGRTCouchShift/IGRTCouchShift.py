@@ -252,7 +252,7 @@ class IGRTCouchShiftWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
-        self.ui.targetSegmentSelector.segmentationNodeSelectorVisible = False
+        self.ui.targetSegmentSelector.setSegmentationNodeSelectorVisible(False)  # the combo box above
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.exportRegButton.connect("clicked(bool)", self.onExportReg)
         self.ui.exportReportButton.connect("clicked(bool)", self.onExportReport)

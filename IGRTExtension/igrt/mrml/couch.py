@@ -331,7 +331,10 @@ def verdict(shift: dict, profile: str | None) -> tuple[str, object]:
     for attr in ("evaluate", "verdict", "assess", "evaluate_shift"):
         func = getattr(tol, attr, None)
         if callable(func):
-            detail = func(shift, profile) if profile else func(shift)
+            try:
+                detail = func(shift, profile) if profile else func(shift)
+            except (TypeError, KeyError, ValueError, AttributeError) as exc:
+                return f"no verdict: igrt.tolerance.{attr} could not evaluate this shift ({exc})", None
             return _verdict_text(detail), detail
     return "no verdict: igrt.tolerance has no evaluate()", None
 
