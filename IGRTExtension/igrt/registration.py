@@ -254,7 +254,7 @@ def coarse_translation_search(
     ref.SetSpacing(f.GetSpacing())
     ref.SetDirection(f.GetDirection())
     ref.SetOrigin(f.TransformContinuousIndexToPhysicalPoint([-float(p) for p in pads]))
-    smooth = sitk.SmoothingRecursiveGaussian(moving, spacing_mm / 2.355)
+    smooth = _block_shrink(moving, spacing_mm / 2.0)  # cheap anti-aliasing before sampling at 4 mm
     g = sitk.Resample(smooth, ref, initial, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
     garr = sitk.GetArrayFromImage(g).astype(np.float64)
     valid = np.isfinite(garr)
