@@ -89,6 +89,23 @@ def warm_up_ours() -> None:
         print(f"note: warm-up of ours failed ({exc})", file=sys.stderr)
 
 
+def prepare_cases(names: list[str], with_tiny: bool) -> None:
+    """Build missing cases in a child process, so that this process only reads them from the cache.
+
+    Generating a case runs RTK; with RTK loaded in the same process, a later itk-elastix registration
+    was seen to spin forever (itk-rtk 2.7 / itk-elastix 0.25.4). A child process keeps them apart.
+    """
+    code = (
+        "import sys\n"
+        "from igrt.synth.cases import get_case, tiny_case\n"
+        "for n in sys.argv[2:]:\n"
+        "    get_case(n)\n"
+        "if sys.argv[1] == '1':\n"
+        "    tiny_case()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, "1" if with_tiny else "0", *names], check=True)
+
+
 def image_size(path) -> tuple:
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
@@ -377,6 +394,7 @@ def main(argv=None) -> int:
     print(f"versions: {meta['versions']}")
 
     print("building / loading cases ...", flush=True)
+    prepare_cases(names, with_tiny="ours" in methods)
     cases = []
     for name in names:
         t0 = time.perf_counter()
