@@ -168,6 +168,17 @@ def test_matrix_sequence_order_eq_c20_2_2(tmp_path):
     np.testing.assert_allclose(geometry.apply(t, [1.0, 0.0, 0.0]), [10.0, 1.0, 0.0], atol=1e-12)
 
 
+def test_items_in_a_third_frame_eq_c20_2_3(tmp_path):
+    """Neither item in the Registered RCS: moving → fixed = M_fixed⁻¹·M_moving (PS3.3 Eq. C.20.2-3)."""
+    mf = geometry.rigid_matrix(geometry.rotation_xyz_deg(0, 0, 30), (1.0, 2.0, 3.0))
+    mm = geometry.rigid_matrix(geometry.rotation_xyz_deg(10, 0, 0), (-4.0, 0.0, 8.0))
+    path = foreign_reg(tmp_path, [("1.2.3.1", [mf]), ("1.2.3.2", [mm])], registered="1.2.3.9", fmt="{:.12f}")
+    back = reg.read_reg(path)
+    np.testing.assert_allclose(back["matrix_moving_to_fixed"], np.linalg.inv(mf) @ mm, atol=1e-9)
+    assert back["fixed"]["frame_of_reference_uid"] == "1.2.3.1"
+    assert any("first is taken as fixed" in w for w in back["warnings"])
+
+
 # ---------------------------------------------------------------------------------------- round trip
 @pytest.mark.parametrize("seed", range(5))
 def test_export_import_round_trip(tmp_path, seed):

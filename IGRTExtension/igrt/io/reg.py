@@ -353,6 +353,7 @@ def read_reg(path) -> dict:
         raise IGRTInputError(f"{path}: REG has {len(items)} registration items; one or two are supported")
     parsed = [_read_item(it, path) for it in items]
     registered = str(ds.get("FrameOfReferenceUID", "") or "")
+    notes = []
     if len(parsed) == 1:
         fixed = {"frame_of_reference_uid": registered or None, "matrix": np.eye(4), "instances": []}
         moving = parsed[0]
@@ -366,6 +367,8 @@ def read_reg(path) -> dict:
 
         k = min(range(2), key=lambda i: rank(parsed[i]))
         fixed, moving = parsed[k], parsed[1 - k]
+        if rank(parsed[0]) == rank(parsed[1]) and not np.allclose(parsed[0]["matrix"], parsed[1]["matrix"]):
+            notes.append("REG items not told apart by frame or identity matrix: the first is taken as fixed")
     t = _orthonormal(_rigid_inverse(fixed["matrix"]) @ moving["matrix"])
     series = _referenced_series(ds)
     roles = {}
@@ -395,6 +398,7 @@ def read_reg(path) -> dict:
             for a, b in sorted({(r["study_uid"], r["series_uid"]) for r in series.values()})
         ],
         "igrt": _private(ds),
+        "warnings": notes,
     }
 
 
@@ -476,7 +480,7 @@ def result_from_reg(
     reg = path if isinstance(path, dict) else read_reg(path)
     path = reg["path"]
     mine = reg["igrt"] or {}
-    notes = [f"imported from DICOM REG {reg['sop_instance_uid']}"]
+    notes = [f"imported from DICOM REG {reg['sop_instance_uid']}", *reg.get("warnings", [])]
     p = planning_isocenter_lps if planning_isocenter_lps is not None else mine.get("planning_isocenter_lps")
     if p is None:
         raise IGRTInputError(f"{path}: give the planning isocenter (RT plan): the REG does not record it")
