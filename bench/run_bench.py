@@ -388,6 +388,7 @@ def main(argv=None) -> int:
         "cases": names,
         "methods": methods,
         "repeat": args.repeat,
+        "load_average_at_start": os.getloadavg(),
         "fail_if": f"translation error > {FAIL_MM} mm or rotation error > {FAIL_DEG}°, or an exception",
     }
     print(f"threads (defaults, nothing overridden): {meta['threads']}; time = best of {args.repeat} run(s)")
@@ -440,6 +441,10 @@ def main(argv=None) -> int:
     if tmp is not None:
         tmp.cleanup()
 
+    meta["load_average_at_end"] = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min): start {meta['load_average_at_start']}, end {meta['load_average_at_end']}"
+    )
     summary = summarise([r for rows in rows_by_case.values() for r in rows], methods)
     lines = table_lines(rows_by_case, summary, methods)
     acc_lines, figures = acceptance(summary, rows_by_case, full_size_times)
