@@ -17,6 +17,18 @@ from typing import Annotated
 import slicer
 import vtk
 
+
+def _ensureCorePackage():
+    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
+    try:
+        import igrt  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+_ensureCorePackage()
+
+
 try:  # Inside the Slicer application.
     import qt
     from slicer.parameterNodeWrapper import (
@@ -37,7 +49,7 @@ try:  # Inside the Slicer application.
     IN_SLICER_APP = True
 except ImportError:  # slicer-core wheel: real MRML, no application; only the Logic is usable.
     qt = None
-    from IGRTCouchShiftLib.headless import (
+    from igrt.mrml.headless_module import (
         Choice,
         ScriptedLoadableModule,
         ScriptedLoadableModuleLogic,
@@ -50,25 +62,13 @@ except ImportError:  # slicer-core wheel: real MRML, no application; only the Lo
 
     IN_SLICER_APP = False
 
+from IGRTCouchShiftLib import shiftreport
 from slicer import (
     vtkMRMLLinearTransformNode,
     vtkMRMLNode,
     vtkMRMLSegmentationNode,
     vtkMRMLTableNode,
 )
-
-
-def _ensureCorePackage():
-    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
-    try:
-        import igrt  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_ensureCorePackage()
-
-from IGRTCouchShiftLib import shiftreport
 
 from igrt.errors import IGRTInputError
 from igrt.mrml import couch as couchnodes

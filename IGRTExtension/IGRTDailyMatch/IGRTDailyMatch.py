@@ -15,6 +15,18 @@ from typing import Annotated
 import slicer
 import vtk
 
+
+def _ensureCorePackage():
+    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
+    try:
+        import igrt  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+_ensureCorePackage()
+
+
 try:  # Inside the Slicer application.
     import qt
     from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
@@ -29,7 +41,7 @@ try:  # Inside the Slicer application.
     IN_SLICER_APP = True
 except ImportError:  # slicer-core wheel: real MRML, no application; only the Logic is usable.
     qt = None
-    from IGRTDailyMatchLib.headless import (
+    from igrt.mrml.headless_module import (
         ScriptedLoadableModule,
         ScriptedLoadableModuleLogic,
         ScriptedLoadableModuleTest,
@@ -48,17 +60,6 @@ from slicer import (
     vtkMRMLScalarVolumeNode,
     vtkMRMLTableNode,
 )
-
-
-def _ensureCorePackage():
-    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
-    try:
-        import igrt  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_ensureCorePackage()
 
 from igrt.errors import IGRTInputError
 from igrt.match import MatchFailedError, MatchOptions

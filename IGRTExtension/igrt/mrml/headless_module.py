@@ -1,8 +1,8 @@
 """Stand-ins for Slicer's GUI-side base classes when the module is imported under the slicer-core wheel.
 
 slicer-core is real MRML without the application: it has no ``slicer.ScriptedLoadableModule`` and no
-``slicer.parameterNodeWrapper`` (both need Qt). With these stand-ins ``IGRTDailyMatch.py`` still imports,
-so tests can run ``IGRTDailyMatchLogic`` on a real scene. Nothing here touches the scene; the widget,
+``slicer.parameterNodeWrapper`` (both need Qt). With these stand-ins the IGRT module files still import,
+so tests can run their Logic classes on a real scene. Nothing here touches the scene; the widget,
 module and parameter-node classes are only usable inside Slicer.
 """
 
@@ -37,6 +37,11 @@ class VTKObservationMixin:
 class WithinRange:
     def __init__(self, minimum, maximum):
         self.minimum, self.maximum = minimum, maximum
+
+
+class Choice:
+    def __init__(self, choices):
+        self.choices = list(choices)
 
 
 def parameterNodeWrapper(cls):

@@ -1,1 +1,0 @@
-"""Helpers of the IGRTDailyMatch module that are not Slicer's template classes."""
