@@ -176,3 +176,27 @@ def test_console_script_reports_bad_input(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("igrt: error:")
     assert not Path(out).exists()
+
+
+def test_match_takes_isocenter_and_orientation_from_a_real_rtplan(tmp_path, capsys, shared_data):
+    # Pinnacle plan (shared data): isocenter (72.53, -304.34, -9.31) mm LPS, HFS, patient ID 123456
+    # (read by hand with pydicom). The phantom is placed around that point; volume files carry no
+    # patient ID, so the plan cannot be checked against them and is taken as given.
+    plan = shared_data / "pinnacle_breast_rt" / "rtplan.dcm"
+    iso = np.array([72.5304715, -304.3445583, -9.3092401])
+    planning = make_block_phantom(origin=tuple(iso - [109.0, 89.0, 78.75]))
+    truth = geometry.rigid_matrix(translation=(-3, 0, 4))  # 3 mm to the patient's right, 4 mm superior
+    sitk.WriteImage(planning, str(tmp_path / "planning.mha"))
+    sitk.WriteImage(move_patient(planning, truth, noise=10), str(tmp_path / "daily.mha"))
+    out = tmp_path / "r.json"
+    code, err = _run(
+        ["match", tmp_path / "planning.mha", tmp_path / "daily.mha", "--plan", plan, "--out", out], capsys
+    )
+    assert code == 0, err
+    r = json.loads(out.read_text())
+    np.testing.assert_allclose(r["planning_isocenter_lps"], iso, atol=1e-3)
+    assert r["orientation"] == "HFS" and r["inputs"]["isocenter_source"] == "plan"
+    np.testing.assert_allclose(r["translation_mm"], [-3, 0, 4], atol=0.2)
+    # HFS: 3 mm right → couch lateral +3; 4 mm superior → couch longitudinal −4 (away from the gantry).
+    assert r["couch"]["lateral_mm"] == pytest.approx(3, abs=0.2)
+    assert r["couch"]["longitudinal_mm"] == pytest.approx(-4, abs=0.2)
