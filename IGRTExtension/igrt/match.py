@@ -256,7 +256,7 @@ def run_match(
         settings = options.settings
         if refine:
             settings = dataclasses.replace(
-                settings, shrink_factors=(2, 1), smoothing_mm=(1.5, 0.0), polish=False
+                settings, shrink_factors=(1,), smoothing_mm=(0.0,), polish=False, samples_per_level=10000
             )
         kwargs = {
             "search": not refine,
