@@ -64,6 +64,13 @@ def run_demo(out: Path, progress=print) -> int:
     try:
         page = write_report(result, planning.image, daily.image, tmp, title="IGRT demo: phantom daily match")
         write_json(tmp / "result.json", result)
+        # DICOM Spatial Registration (PS3.3 A.39) of the match, beside the report.
+        from .io.reg import write_reg
+
+        notes: list = []
+        write_reg(result, tmp / "registration.dcm", notes=notes)
+        for note in notes:
+            progress(f"  REG: {note}")
         _publish_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -73,5 +80,8 @@ def run_demo(out: Path, progress=print) -> int:
         f"error vs known transform: {errors['translation_error_mm']:.2f} mm, "
         f"{errors['rotation_error_deg']:.2f}°; match {result['elapsed_s']:.2f} s"
     )
-    progress(f"wrote {out / page.name} and {out / 'result.json'} in {time.perf_counter() - t0:.1f} s")
+    progress(
+        f"wrote {out / page.name}, {out / 'result.json'} and {out / 'registration.dcm'} "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
     return 0

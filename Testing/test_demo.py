@@ -1,0 +1,40 @@
+"""``igrt demo`` end to end (on the tiny generated case, to keep the suite fast)."""
+
+import json
+
+import numpy as np
+import pydicom
+
+import igrt.synth.cases as cases
+from igrt.demo import run_demo
+
+
+def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
+    monkeypatch.setattr(cases, "demo_case", lambda: cases.tiny_case())
+    out = tmp_path / "demo"
+    lines = []
+    assert run_demo(out, progress=lines.append) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "panels",
+        "registration.dcm",
+        "report.html",
+        "result.json",
+    ]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+    result = json.loads((out / "result.json").read_text())
+    extra = result["extra"]
+    assert extra["translation error at isocenter (mm)"] < 0.8 and extra["rotation error (°)"] < 0.6
+    page = (out / "report.html").read_text()
+    assert "couch moves" in page and "patient is displaced" in page
+    for name in ("fusion_after", "checkerboard_after", "difference_after", "contours_after"):
+        assert f"panels/{name}.png" in page and (out / "panels" / f"{name}.png").is_file()
+    reg = pydicom.dcmread(out / "registration.dcm")
+    assert reg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.1"
+    moving = np.array(
+        reg.RegistrationSequence[1]
+        .MatrixRegistrationSequence[0]
+        .MatrixSequence[0]
+        .FrameOfReferenceTransformationMatrix,
+        float,
+    ).reshape(4, 4)
+    assert np.allclose(moving[3], [0, 0, 0, 1]) and not np.allclose(moving, np.eye(4))
