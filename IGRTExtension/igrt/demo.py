@@ -27,6 +27,41 @@ def truth_errors(result: dict, truth_matrix, isocenter) -> dict:
     return {"translation_error_mm": err, "rotation_error_deg": ang}
 
 
+def dicom_series_of(case) -> tuple[Path, Path]:
+    """The case's planning CT and daily CBCT as DICOM series (written once beside the cached case).
+
+    The demo reads DICOM like a clinic would: one patient, one study, the CBCT in its own frame of
+    reference, so the result and the REG carry real series and frame-of-reference UIDs.
+    """
+    import SimpleITK as sitk
+    from pydicom.uid import generate_uid
+
+    from .io.dicom_write import write_image_series
+
+    root = Path(case.planning_path).parent / "dicom"
+    planning_dir, daily_dir = root / "planning_ct", root / "daily_cbct"
+    if not (planning_dir.is_dir() and daily_dir.is_dir()):
+        study = generate_uid()
+        for folder in (planning_dir, daily_dir):
+            if folder.exists() and not any(folder.iterdir()):
+                folder.rmdir()
+        if not planning_dir.exists():
+            write_image_series(
+                sitk.ReadImage(str(case.planning_path)),
+                planning_dir,
+                study_uid=study,
+                series_description="planning CT (IGRT demo phantom)",
+            )
+        if not daily_dir.exists():
+            write_image_series(
+                sitk.ReadImage(str(case.daily_path)),
+                daily_dir,
+                study_uid=study,
+                series_description="daily CBCT (simulated, own frame of reference)",
+            )
+    return planning_dir, daily_dir
+
+
 def run_demo(out: Path, progress=print) -> int:
     """Build (or load) the demo case, match, write result.json + report.html into ``out``."""
     from .cli import _publish_dir, match_files
@@ -39,9 +74,10 @@ def run_demo(out: Path, progress=print) -> int:
     t_case = time.perf_counter() - t0
     progress(f"  case ready in {t_case:.1f} s: {case.description}")
     progress("igrt demo: matching the daily CBCT to the planning CT (auto: bone, then soft tissue)…")
+    planning_dir, daily_dir = dicom_series_of(case)
     result, planning, daily = match_files(
-        case.planning_path,
-        case.daily_path,
+        planning_dir,
+        daily_dir,
         isocenter=tuple(case.planning_isocenter_lps),
         daily_isocenter=tuple(case.daily_isocenter_lps),
         method="auto",
