@@ -284,11 +284,14 @@ def run_match(
             np.array(outcome.transform.TransformPoint(tuple(p_iso)))
             - np.array(transform.TransformPoint(tuple(p_iso)))
         )
-        if refine and (outcome.metric_after < outcome.metric_before or moved > MAX_REFINEMENT_MM):
-            warnings.append(
-                f"the {name} refinement was rejected (it moved {moved:.1f} mm, similarity "
-                f"{outcome.metric_before:.3f} → {outcome.metric_after:.3f}): the previous stage's match is kept"
-            )
+        if refine and (outcome.metric_after <= outcome.metric_before or moved > MAX_REFINEMENT_MM):
+            # A refinement that does not improve the similarity is not taken; it is worth a warning
+            # only when it disagrees with the previous stage (moved far, or clearly lower similarity).
+            if moved > MAX_REFINEMENT_MM or outcome.metric_after < outcome.metric_before - 0.005:
+                warnings.append(
+                    f"the {name} refinement was rejected (it moved {moved:.1f} mm, similarity "
+                    f"{outcome.metric_before:.3f} → {outcome.metric_after:.3f}): the previous stage's match is kept"
+                )
             stages.append(_stage_record(name, outcome, rejected=True))
             continue
         transform = outcome.transform
