@@ -183,6 +183,65 @@ def cmd_match(args) -> int:
     return 0
 
 
+def cmd_shift(args) -> int:
+    from .result import load_result
+    from .shift import shift_from_result
+
+    if args.max_rotation is not None and not (0 <= args.max_rotation <= 180):
+        raise IGRTInputError(f"--max-rotation {args.max_rotation}° makes no sense (use 0 to 180)")
+    result = load_result(args.result)
+    profile = "SRS/SBRT (1 mm, 0.5°)" if args.sbrt else None
+    display = {"iec": None, "patient": "Patient displacement", "vendor": "Vendor-style names (couch moves)"}
+    shift = shift_from_result(
+        result,
+        couch=args.couch,
+        max_rotation_deg=args.max_rotation,
+        orientation=args.orientation,
+        target_lps=args.target,
+        tolerance_profile=profile,
+        display_profile=display[args.profile],
+    )
+    write_json(args.out, shift)
+    c = shift["couch"]
+    for row in shift["display"]["rows"]:
+        _say(f"  {row['label']:>22s} {row['value']:+8.2f} {row['unit']:3s} ({row['sense']})")
+    _say(
+        f"verdict: {c['verdict']}" + (f" ({'; '.join(c['verdict_reasons'])})" if c["verdict_reasons"] else "")
+    )
+    _say(
+        f"residual error (patient is displaced): {c['residuals']['at_isocenter_mm']:.2f} mm at the isocenter, "
+        f"{c['residuals']['at_target_mm']:.2f} mm at the target"
+    )
+    _say(f"wrote {args.out}")
+    return 0
+
+
+def cmd_export_reg(args) -> int:
+    from .io.reg import write_reg
+    from .result import load_result
+
+    notes: list = []
+    write_reg(load_result(args.result), args.out, notes=notes)
+    for note in notes:
+        _say(f"note: {note}")
+    _say(f"wrote {args.out}")
+    return 0
+
+
+def cmd_import_reg(args) -> int:
+    from .io.reg import result_from_reg
+
+    result = result_from_reg(
+        args.reg,
+        planning_isocenter_lps=args.isocenter,
+        daily_isocenter_lps=args.daily_isocenter,
+        orientation=args.orientation,
+    )
+    write_json(args.out, result)
+    _say(f"patient is displaced (LPS mm): {result['translation_mm']}; wrote {args.out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -216,6 +275,41 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--report", help="also write an HTML report with comparison pictures into this folder")
     m.add_argument("--out", required=True, help="result JSON to write")
     m.set_defaults(func=cmd_match)
+
+    sh = sub.add_parser("shift", help="couch correction (IEC 61217 table top) of a match result")
+    sh.add_argument("result", help="result JSON of igrt match")
+    sh.add_argument("--couch", choices=("6dof", "4dof", "3dof"), default="6dof")
+    sh.add_argument("--max-rotation", type=float, help="rotation limit of the couch per axis (degrees)")
+    sh.add_argument("--orientation", help="patient position (overrides the result's), e.g. HFS, FFP")
+    sh.add_argument("--target", type=_point, help="point to correct exactly (LPS mm); default the isocenter")
+    sh.add_argument(
+        "--sbrt", action="store_true", help="SRS/SBRT tolerances (1 mm, 0.5°) instead of TG-142 (2 mm, 1°)"
+    )
+    sh.add_argument(
+        "--profile",
+        choices=("iec", "patient", "vendor"),
+        default="iec",
+        help="display: IEC 61217 couch moves, patient displacement, or vendor-style axis names",
+    )
+    sh.add_argument("--out", required=True, help="shift JSON to write")
+    sh.set_defaults(func=cmd_shift)
+
+    ex = sub.add_parser("export-reg", help="write a match result as a DICOM Spatial Registration (REG)")
+    ex.add_argument("result", help="result JSON of igrt match")
+    ex.add_argument("--out", required=True, help="REG file to write (.dcm)")
+    ex.set_defaults(func=cmd_export_reg)
+
+    im = sub.add_parser(
+        "import-reg", help="read a rigid DICOM REG (ours or another system's) into a result JSON"
+    )
+    im.add_argument("reg", help="DICOM Spatial Registration file")
+    im.add_argument(
+        "--isocenter", type=_point, help="planning isocenter (LPS mm) when the REG does not carry it"
+    )
+    im.add_argument("--daily-isocenter", type=_point, help="daily isocenter in the daily frame (LPS mm)")
+    im.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP)")
+    im.add_argument("--out", required=True, help="result JSON to write")
+    im.set_defaults(func=cmd_import_reg)
 
     d = sub.add_parser("demo", help="run the whole daily match on the bundled phantom case (offline)")
     d.add_argument("--out", default="igrt-demo", help="output folder (default: ./igrt-demo)")
