@@ -1,11 +1,36 @@
-"""Patient (DICOM LPS) ↔ IEC 61217 table-top geometry and the full 6-DOF couch correction.
+"""Patient (DICOM LPS) ↔ IEC 61217 table-top geometry and the couch correction.
 
-IEC 61217 fixed system: origin at the isocenter, Xf to the right of an observer at the couch foot
-facing the gantry, Yf towards the gantry, Zf up. The table-top system is parallel to it at zero couch
+IEC 61217 fixed system: origin at the isocenter, Xf to the right of an observer at the couch foot facing
+the gantry, Yf towards the gantry, Zf up. The table-top system is parallel to it at zero couch
 angles. IEC patient axes are (Left, Superior, Anterior) = (x, z, −y) of DICOM LPS (PS3.3 C.7.6.2.1.1,
 IEC 61217 §2 "patient coordinate system"). The table-top axes, by patient position, are the IEC patient
 axes multiplied by: HFS identity, HFP diag(−1, 1, −1), FFS diag(−1, −1, 1), FFP diag(1, −1, −1)
 (DESIGN §3; e.g. for FFS the patient's left lies to the observer's left, the head away from the gantry).
+
+Decubitus positions (DICOM PS3.3 C.7.3.1.1.2, Patient Position (0018,5100): "Head First" = the head
+enters the front of the equipment, i.e. points towards the gantry; "Decubitus Right" = the patient's
+right side is down (lying on the right side), "Decubitus Left" = the left side is down). Derived by
+hand from the IEC axes; the IEC patient axes are right-handed with Left × Superior = Anterior:
+
+- HFDL (head first, lying on the left side): Superior = +Yt (head to the gantry); Left = down = −Zt;
+  Anterior = Left × Superior = (−Zt) × Yt = +Xt (the face looks to the observer's right).
+  Table top (Xt, Yt, Zt) = (A, S, −L): rows [[0,0,1],[0,1,0],[−1,0,0]] (Ry(+90°) of HFS).
+- HFDR (head first, lying on the right side): Superior = +Yt; Left = up = +Zt;
+  Anterior = Zt × Yt = −Xt. (Xt, Yt, Zt) = (−A, S, L): [[0,0,−1],[0,1,0],[1,0,0]] (Ry(−90°)).
+- FFDL (feet first, lying on the left side): Superior = −Yt (head away from the gantry); Left = −Zt;
+  Anterior = (−Zt) × (−Yt) = −Xt. (Xt, Yt, Zt) = (−A, −S, −L): [[0,0,−1],[0,−1,0],[−1,0,0]].
+- FFDR (feet first, lying on the right side): Superior = −Yt; Left = +Zt;
+  Anterior = Zt × (−Yt) = +Xt. (Xt, Yt, Zt) = (A, −S, L): [[0,0,1],[0,−1,0],[1,0,0]].
+
+Check by rolling the supine patient: HFS rolled onto the left side brings the left (+Xt) down and the
+anterior (+Zt) round towards where the left was (+Xt), as HFDL says; the same roll from FFS (left =
+−Xt) gives FFDL's anterior = −Xt. Every matrix is a proper rotation (determinant +1).
+
+Table-top rotations are right-handed about the table-top axes (IEC 61217: positive is clockwise seen
+from the origin looking along the positive axis): couch rotation about Zt, pitch about Xt ("the
+rotation of the IEC TABLE TOP coordinate system about the X-axis", Table Top Pitch Angle (300A,0140)),
+roll about Yt (Table Top Roll Angle (300A,0144)), composed R = Rz(rotation)·Rx(pitch)·Ry(roll), pitch
+applied before roll (DICOM PS3.3 C.8.8.14.12).
 """
 
 from __future__ import annotations
@@ -24,7 +49,15 @@ TABLE_TOP_FROM_IEC_PATIENT = {
     "HFP": np.diag([-1.0, 1.0, -1.0]),
     "FFS": np.diag([-1.0, -1.0, 1.0]),
     "FFP": np.diag([1.0, -1.0, -1.0]),
+    # Decubitus (PS3.3 C.7.3.1.1.2; derivation in the module docstring). Columns are L, S, A.
+    "HFDL": np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]),
+    "HFDR": np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),
+    "FFDL": np.array([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0], [-1.0, 0.0, 0.0]]),
+    "FFDR": np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]),
 }
+
+#: The patient positions we support (DICOM PS3.3 C.7.3.1.1.2 defined terms).
+ORIENTATIONS = tuple(TABLE_TOP_FROM_IEC_PATIENT)
 
 
 def table_top_from_lps(orientation: str) -> np.ndarray:
