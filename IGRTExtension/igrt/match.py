@@ -258,10 +258,6 @@ def run_match(
             settings = dataclasses.replace(
                 settings, shrink_factors=(1,), smoothing_mm=(0.0,), polish=False, samples_per_level=10000
             )
-        elif len(stages_todo) > 1:
-            # A refinement follows and remakes the planning features at this stage's result, which is
-            # what the polish pass would do: skip it here.
-            settings = dataclasses.replace(settings, polish=False)
         kwargs = {
             "search": not refine,
             # auto: the soft-tissue stage refines the translation only; the small region around the
