@@ -337,12 +337,16 @@ def register_rigid(
 
     trace: list = []
     stop = ""
-    for level, (factor, sigma) in enumerate(zip(s.shrink_factors, s.smoothing_mm, strict=True)):
+    polish = s.high_pass_mm > 0 and s.polish
+    levels = list(zip(s.shrink_factors, s.smoothing_mm, strict=True))
+    if polish and len(levels) > 1 and levels[-1] == (1, 0.0):
+        levels = levels[:-1]  # the polish pass below is the finest level
+    for level, (factor, sigma) in enumerate(levels):
         f_l, m_l, w_l = _level_images(fixed_f, moving, mask, factor, sigma)
         stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations)
-    if s.high_pass_mm > 0 and s.polish:
+    if polish:
         # Polish: the planning features depend (at the field-of-view edges) on the transform they were
-        # made with; remake them at the converged transform and run the finest level once more.
+        # made with; remake them at the nearly converged transform and run the finest level.
         fixed_f = features(transform)
         stop = _optimise_level(
             fixed_f,
