@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from igrt import geometry
-from igrt.couch import couch_correction
+from igrt.couch import ORIENTATIONS, couch_correction, table_top_from_lps
 
 TABLE = json.loads((Path(__file__).parent / "data" / "couch" / "hand_worked.json").read_text())
 ISO = np.asarray(TABLE["isocenter_lps"], float)
@@ -56,14 +56,32 @@ def test_hand_worked_case(case):
         assert c["uncorrected_rotation_deg"]["rotation_deg"] == pytest.approx(exp["uncorrected_rotation_deg"])
     if "uncorrected_pitch_deg" in exp:
         assert c["uncorrected_rotation_deg"]["pitch_deg"] == pytest.approx(exp["uncorrected_pitch_deg"])
+    if "uncorrected_roll_deg" in exp:
+        assert c["uncorrected_rotation_deg"]["roll_deg"] == pytest.approx(exp["uncorrected_roll_deg"])
     assert c["sense"] == "couch moves"
 
 
 def test_table_covers_every_orientation_and_couch():
     names = {(c["orientation"], c["couch"]) for c in TABLE["cases"]}
-    assert {o for o, _ in names} >= {"HFS", "HFP", "FFS", "FFP"}
+    assert {o for o, _ in names} == set(ORIENTATIONS)
     assert {k for _, k in names} == {"6dof", "4dof", "3dof"}
     assert any("max_rotation_deg" in c for c in TABLE["cases"])
+    kinds = ("pure translation", "pure couch rotation", "pitch and roll", "combined")
+    have = {c["name"] for c in TABLE["cases"]}
+    assert {f"{o} {k}" for o in ORIENTATIONS for k in kinds} <= have
+    assert all(c["derivation"].strip() for c in TABLE["cases"])
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+def test_table_top_axes_by_hand(orientation):
+    # Each IEC 61217 table-top axis (Xt right of the observer at the couch foot facing the gantry, Yt
+    # towards the gantry, Zt up) as the LPS direction derived by hand in the table: a table-top
+    # component is the LPS vector dotted with that axis.
+    axes = TABLE["table_top_axes_lps"][orientation]
+    p = table_top_from_lps(orientation)
+    for row, name in enumerate(("Xt", "Yt", "Zt")):
+        np.testing.assert_array_equal(p[row], axes[name], err_msg=f"{orientation} {name}")
+    assert np.cross(axes["Xt"], axes["Yt"]).tolist() == axes["Zt"]  # right-handed
 
 
 angles = st.floats(-8, 8, allow_nan=False)
