@@ -1,4 +1,4 @@
-"""The ``igrt`` command line (DESIGN §4): ``match`` and ``demo`` (more verbs as issues add them).
+"""The ``igrt`` command line (DESIGN §4): ``match``, ``shift``, ``export-reg``, ``import-reg``, ``demo``.
 
 Exit status: 0 success; 2 bad input (one line on stderr); 3 the match ran but failed (one line).
 Outputs are written under temporary names and renamed, so a failure leaves nothing behind.
@@ -183,45 +183,165 @@ def cmd_match(args) -> int:
     return 0
 
 
+def read_target_points(path) -> np.ndarray:
+    """N×3 LPS points (mm) of a target structure: a JSON list of [x, y, z] or a text/CSV file of rows."""
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise IGRTInputError(f"cannot read target points {path}: {exc.strerror or exc}") from exc
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+            data = data.get("points_lps", data) if isinstance(data, dict) else data
+            pts = np.asarray(data, float)
+        else:
+            rows = [line.replace(",", " ").split() for line in text.splitlines()]
+            pts = np.asarray([[float(v) for v in r] for r in rows if r and not r[0].startswith("#")], float)
+    except (ValueError, TypeError) as exc:
+        raise IGRTInputError(f"target points {path}: not rows of x,y,z numbers (LPS mm)") from exc
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0 or not np.all(np.isfinite(pts)):
+        raise IGRTInputError(f"target points {path}: expected rows of x,y,z (LPS mm)")
+    return pts
+
+
+def target_from_mask(path) -> tuple[np.ndarray, np.ndarray]:
+    """(centroid, boundary voxel centers) in LPS mm of a label image (NRRD/NIfTI/MHA) in the planning frame."""
+    import SimpleITK as sitk
+
+    try:
+        mask = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise IGRTInputError(f"cannot read target mask {path}: {str(exc).strip().splitlines()[0]}") from exc
+    if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
+        raise IGRTInputError(f"target mask {path} is not a 3-D label image")
+    inside = sitk.GetArrayFromImage(mask) > 0  # (k, j, i)
+    if not inside.any():
+        raise IGRTInputError(f"target mask {path} is empty")
+    padded = np.pad(inside, 1)
+    interior = inside.copy()
+    for axis in range(3):
+        for step in (-1, 1):
+            interior &= np.roll(padded, step, axis=axis)[1:-1, 1:-1, 1:-1]
+
+    def to_lps(kji):
+        ijk = kji[:, ::-1].astype(float)
+        direction = np.asarray(mask.GetDirection(), float).reshape(3, 3)
+        return np.asarray(mask.GetOrigin()) + (ijk * np.asarray(mask.GetSpacing())) @ direction.T
+
+    centroid = to_lps(np.argwhere(inside)).mean(axis=0)
+    return centroid, to_lps(np.argwhere(inside & ~interior))
+
+
+def _load_result(path) -> dict:
+    """``igrt.result.load_result``, refusing a malformed document (schema_version not text) as bad input."""
+    import json
+
+    from .result import SCHEMA_VERSION, load_result
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise IGRTInputError(f"cannot read result JSON {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), str):
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        raise IGRTInputError(
+            f"{path}: unsupported result schema_version {version!r} (this tool reads {SCHEMA_VERSION})"
+        )
+    try:
+        return load_result(path)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise IGRTInputError(
+            f"{path}: not a result JSON this tool reads ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _tolerance_settings(args):
+    """Named profile, or a custom one when levels are given on the command line (checked for sense)."""
+    base = "SRS/SBRT (1 mm, 0.5°)" if args.sbrt else "TG-142 (2 mm, 1°)"
+    custom = {
+        key: value
+        for key, value in (
+            ("translation_mm", args.tolerance_mm),
+            ("rotation_deg", args.tolerance_deg),
+            ("escalate_mm", args.action_mm),
+            ("escalate_deg", args.action_deg),
+        )
+        if value is not None
+    }
+    return {"base": base, **custom} if custom else base
+
+
 def cmd_shift(args) -> int:
-    from .result import load_result
+    from . import tolerance
+    from .couch import COUCH_MODELS, table_top_from_lps
     from .shift import shift_from_result
 
-    if args.max_rotation is not None and not (0 <= args.max_rotation <= 180):
+    # Check every argument before reading anything, so that bad input writes nothing.
+    if args.max_rotation is not None and not (
+        np.isfinite(args.max_rotation) and 0 <= args.max_rotation <= 180
+    ):
         raise IGRTInputError(f"--max-rotation {args.max_rotation}° makes no sense (use 0 to 180)")
-    result = load_result(args.result)
-    profile = "SRS/SBRT (1 mm, 0.5°)" if args.sbrt else None
-    display = {"iec": None, "patient": "Patient displacement", "vendor": "Vendor-style names (couch moves)"}
+    if args.couch not in COUCH_MODELS:
+        raise IGRTInputError(f"unknown couch {args.couch!r}")
+    if args.orientation is not None:
+        table_top_from_lps(args.orientation)
+    profile = _tolerance_settings(args)
+    tolerance.tolerance_profile(profile)
+    if args.target is not None and args.target_mask is not None:
+        raise IGRTInputError("give either --target or --target-mask (its centroid is the target), not both")
+    result = _load_result(args.result)
+    target, points, extra = args.target, None, {"result_path": str(args.result)}
+    if args.target_mask is not None:
+        target, points = target_from_mask(args.target_mask)
+        extra["target_mask"] = str(args.target_mask)
+        extra["target_source"] = "centroid of the target mask"
+    if args.target_points is not None:
+        more = read_target_points(args.target_points)
+        points = more if points is None else np.vstack([points, more])
+        extra["target_points"] = str(args.target_points)
     shift = shift_from_result(
         result,
         couch=args.couch,
         max_rotation_deg=args.max_rotation,
         orientation=args.orientation,
-        target_lps=args.target,
+        target_lps=target,
+        target_points_lps=points,
         tolerance_profile=profile,
-        display_profile=display[args.profile],
+        display_profile=args.profile,
+        inputs=extra,
     )
     write_json(args.out, shift)
     c = shift["couch"]
+    _say(f"{c['orientation']}, {c['couch']} couch, IEC 61217 table top ({shift['display']['profile']}):")
     for row in shift["display"]["rows"]:
         _say(f"  {row['label']:>22s} {row['value']:+8.2f} {row['unit']:3s} ({row['sense']})")
     _say(
         f"verdict: {c['verdict']}" + (f" ({'; '.join(c['verdict_reasons'])})" if c["verdict_reasons"] else "")
     )
+    r = c["residuals"]
     _say(
-        f"residual error (patient is displaced): {c['residuals']['at_isocenter_mm']:.2f} mm at the isocenter, "
-        f"{c['residuals']['at_target_mm']:.2f} mm at the target"
+        f"residual error (patient is displaced): {r['at_isocenter_mm']:.2f} mm at the isocenter, "
+        f"{r['at_target_mm']:.2f} mm at the target"
+        + (
+            f", up to {r['max_over_target_mm']:.2f} mm over the target"
+            if r["max_over_target_mm"] is not None
+            else ""
+        )
     )
+    for w in shift["warnings"]:
+        _say(f"warning: {w}")
     _say(f"wrote {args.out}")
     return 0
 
 
 def cmd_export_reg(args) -> int:
     from .io.reg import write_reg
-    from .result import load_result
 
     notes: list = []
-    write_reg(load_result(args.result), args.out, notes=notes)
+    write_reg(_load_result(args.result), args.out, notes=notes)
     for note in notes:
         _say(f"note: {note}")
     _say(f"wrote {args.out}")
@@ -248,10 +368,15 @@ def cmd_demo(args) -> int:
     return run_demo(Path(args.out), progress=_say)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one clear line on stderr for bad arguments (exit 2), as for every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="igrt", description="Image-guided radiotherapy: daily match and couch shift."
-    )
+    p = _Parser(prog="igrt", description="Image-guided radiotherapy: daily match and couch shift.")
     p.add_argument("--version", action="version", version=f"igrt {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -268,7 +393,10 @@ def build_parser() -> argparse.ArgumentParser:
         "when both share a frame of reference, else the daily image center",
     )
     m.add_argument("--method", choices=METHODS, default="auto")
-    m.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP); default from plan or image")
+    m.add_argument(
+        "--orientation",
+        help="patient position (HFS, HFP, FFS, FFP, HFDR, HFDL, FFDR, FFDL); default from plan or image",
+    )
     m.add_argument(
         "--target-mask", help="label image (planning frame) of the target for the soft-tissue match"
     )
@@ -280,16 +408,34 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("result", help="result JSON of igrt match")
     sh.add_argument("--couch", choices=("6dof", "4dof", "3dof"), default="6dof")
     sh.add_argument("--max-rotation", type=float, help="rotation limit of the couch per axis (degrees)")
-    sh.add_argument("--orientation", help="patient position (overrides the result's), e.g. HFS, FFP")
+    sh.add_argument(
+        "--orientation",
+        help="patient position, overrides the result's: HFS, HFP, FFS, FFP, HFDR, HFDL, FFDR, FFDL",
+    )
     sh.add_argument("--target", type=_point, help="point to correct exactly (LPS mm); default the isocenter")
+    sh.add_argument(
+        "--target-points",
+        help="points of the target structure (LPS mm; .json list or x,y,z rows): largest residual",
+    )
+    sh.add_argument(
+        "--target-mask",
+        help="label image of the target (planning frame): its centroid is the target, its boundary the points",
+    )
     sh.add_argument(
         "--sbrt", action="store_true", help="SRS/SBRT tolerances (1 mm, 0.5°) instead of TG-142 (2 mm, 1°)"
     )
     sh.add_argument(
+        "--tolerance-mm", type=float, help="translation tolerance per axis (mm), overrides the profile"
+    )
+    sh.add_argument("--tolerance-deg", type=float, help="rotation tolerance per axis (degrees)")
+    sh.add_argument("--action-mm", type=float, help="translation beyond which to escalate (mm; default 20)")
+    sh.add_argument("--action-deg", type=float, help="rotation beyond which to escalate (degrees; default 5)")
+    sh.add_argument(
         "--profile",
-        choices=("iec", "patient", "vendor"),
+        choices=("iec", "patient", "varian", "vendor"),
         default="iec",
-        help="display: IEC 61217 couch moves, patient displacement, or vendor-style axis names",
+        help="display only: IEC 61217 couch moves (default), patient displacement (negated), or Varian-like "
+        "names Lat/Lng/Vrt/Rtn/Pitch/Roll (IEC signs); never changes the computed motion",
     )
     sh.add_argument("--out", required=True, help="shift JSON to write")
     sh.set_defaults(func=cmd_shift)
@@ -307,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--isocenter", type=_point, help="planning isocenter (LPS mm) when the REG does not carry it"
     )
     im.add_argument("--daily-isocenter", type=_point, help="daily isocenter in the daily frame (LPS mm)")
-    im.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP)")
+    im.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP, HFDR, HFDL, FFDR, FFDL)")
     im.add_argument("--out", required=True, help="result JSON to write")
     im.set_defaults(func=cmd_import_reg)
 
