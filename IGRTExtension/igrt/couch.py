@@ -130,15 +130,16 @@ def couch_correction(
     applied = [wanted[0] if dof >= 4 else 0.0, wanted[1] if dof == 6 else 0.0, wanted[2] if dof == 6 else 0.0]
     if max_rotation_deg is not None:
         applied = [float(np.clip(a, -max_rotation_deg, max_rotation_deg)) for a in applied]
+    applied = [float(a) + 0.0 for a in applied]  # + 0.0: no "-0.0" in the outputs
     rc = p.T @ table_top_rotation(*applied) @ p  # in LPS
     v = target - iso - rc @ (geometry.apply(m, target) - iso)
     couch_m = geometry.rigid_about_point(rc, iso, v)
     residual = couch_m @ m  # where the planned anatomy is after the correction
     move = p @ v
     return {
-        "lateral_mm": float(move[0]),
-        "longitudinal_mm": float(move[1]),
-        "vertical_mm": float(move[2]),
+        "lateral_mm": float(move[0]) + 0.0,
+        "longitudinal_mm": float(move[1]) + 0.0,
+        "vertical_mm": float(move[2]) + 0.0,
         "rotation_deg": applied[0],
         "pitch_deg": applied[1],
         "roll_deg": applied[2],
