@@ -110,6 +110,7 @@ def test_display_profiles_only_relabel_or_negate():
     ("data", "args"),
     [
         ({"schema_version": "0.1"}, []),
+        ({"schema_version": None}, []),
         ({"matrix_lps": np.diag([1.0, 1.0, 1.1, 1.0]).tolist()}, []),
         ({}, ["--orientation", "SUPINE"]),
         ({}, ["--max-rotation", "-3"]),

@@ -53,15 +53,15 @@ def load_result(path) -> dict:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise IGRTInputError(f"cannot read result JSON {path}: {exc}") from exc
-    if (
-        not isinstance(data, dict)
-        or data.get("schema_version", "").split(".")[0] != SCHEMA_VERSION.split(".")[0]
-    ):
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if not isinstance(version, str) or version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise IGRTInputError(
-            f"{path}: unsupported result schema_version {data.get('schema_version')!r} "
-            f"(this tool reads {SCHEMA_VERSION})"
+            f"{path}: unsupported result schema_version {version!r} (this tool reads {SCHEMA_VERSION})"
         )
-    m = np.asarray(data.get("matrix_lps"), float)
+    try:
+        m = np.asarray(data.get("matrix_lps"), float)
+    except (TypeError, ValueError):
+        m = np.zeros((0,))
     if not geometry.is_rigid(m, tol=1e-4):
         raise IGRTInputError(f"{path}: matrix_lps is not a rigid 4×4 transform")
     return data
