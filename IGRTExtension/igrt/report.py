@@ -33,9 +33,19 @@ def _row(label, values, fmt="{:+.2f}"):
     return f"<tr><td>{html.escape(label)}</td>{cells}</tr>"
 
 
+def _verdict(couch: dict) -> dict:
+    """TG-142 verdict of the full 6-DOF correction (``igrt shift`` gives it for other couches)."""
+    from . import tolerance
+
+    check = tolerance.evaluate(couch)
+    check["profile_name"] = next(iter(tolerance.TOLERANCE_PROFILES))
+    return check
+
+
 def render_html(result: dict, panels: dict, title: str = "IGRT daily match") -> str:
     """The report page for a result JSON and its panel pictures (file names relative to the page)."""
     t, r, c = result["translation_mm"], result["rotation_deg"], result["couch"]
+    check = _verdict(c)
     q = result["quality"]
     warnings = "".join(f"<li class=warn>{html.escape(w)}</li>" for w in result.get("warnings", []))
     stages = "".join(
@@ -73,6 +83,8 @@ match time {result["elapsed_s"]:.2f} s. {html.escape(result.get("software", {}).
 <table><tr><th></th><th>x (L)</th><th>y (P)</th><th>z (S)</th></tr>
 {_row("translation (mm)", t)}{_row("rotation about axis (°)", r)}</table>
 <h2>Couch correction (6 DOF, IEC 61217 table top)</h2>
+<p>Verdict ({html.escape(check["profile_name"])}): <b>{html.escape(check["verdict"])}</b>
+{html.escape("; ".join(check["reasons"]))}</p>
 <p class=sense>{html.escape(c["sense"])} — motion of the point at the isocenter, rotations right-handed about the table-top axes</p>
 <table><tr><th></th><th>lateral</th><th>longitudinal</th><th>vertical</th></tr>
 {_row("translation (mm)", [c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]])}</table>
