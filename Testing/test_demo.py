@@ -26,6 +26,7 @@ def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
     assert extra["translation error at isocenter (mm)"] < 0.8 and extra["rotation error (°)"] < 0.6
     page = (out / "report.html").read_text()
     assert "couch moves" in page and "patient is displaced" in page
+    assert "Verdict (TG-142" in page
     for name in ("fusion_after", "checkerboard_after", "difference_after", "contours_after"):
         assert f"panels/{name}.png" in page and (out / "panels" / f"{name}.png").is_file()
     reg = pydicom.dcmread(out / "registration.dcm")
