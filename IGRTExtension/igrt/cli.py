@@ -48,8 +48,8 @@ def _progress_printer():
     return progress
 
 
-def read_target_mask(path, planning):
-    """A target label image (NRRD/NIfTI/MHA) in the planning frame; refuses one that misses the planning CT."""
+def _read_label_image(path):
+    """A 3-D scalar label image (NRRD/NIfTI/MHA), or one clear line why not."""
     import SimpleITK as sitk
 
     try:
@@ -58,7 +58,14 @@ def read_target_mask(path, planning):
         raise IGRTInputError(f"cannot read target mask {path}: {str(exc).strip().splitlines()[0]}") from exc
     if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
         raise IGRTInputError(f"target mask {path} is not a 3-D label image")
-    mask = sitk.Cast(mask > 0, sitk.sitkUInt8)
+    return mask
+
+
+def read_target_mask(path, planning):
+    """A target label image (NRRD/NIfTI/MHA) in the planning frame; refuses one that misses the planning CT."""
+    import SimpleITK as sitk
+
+    mask = sitk.Cast(_read_label_image(path) > 0, sitk.sitkUInt8)
     on_planning = sitk.Resample(mask, planning.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
     if sitk.GetArrayViewFromImage(on_planning).sum() == 0:
         raise IGRTInputError(f"target mask {path} is empty or lies outside the planning image")
@@ -211,12 +218,7 @@ def target_from_mask(path) -> tuple[np.ndarray, np.ndarray]:
     """(centroid, boundary voxel centers) in LPS mm of a label image (NRRD/NIfTI/MHA) in the planning frame."""
     import SimpleITK as sitk
 
-    try:
-        mask = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise IGRTInputError(f"cannot read target mask {path}: {str(exc).strip().splitlines()[0]}") from exc
-    if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
-        raise IGRTInputError(f"target mask {path} is not a 3-D label image")
+    mask = _read_label_image(path)
     inside = sitk.GetArrayFromImage(mask) > 0  # (k, j, i)
     if not inside.any():
         raise IGRTInputError(f"target mask {path} is empty")

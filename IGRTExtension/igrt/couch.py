@@ -161,17 +161,5 @@ def couch_correction(
 def full_couch_correction(matrix_lps, isocenter_lps, orientation: str) -> dict:
     """The full 6-DOF couch correction, C = M⁻¹ (DESIGN §3), in the result JSON's ``couch`` fields."""
     c = couch_correction(matrix_lps, isocenter_lps, orientation, "6dof")
-    return {
-        k: c[k]
-        for k in (
-            "lateral_mm",
-            "longitudinal_mm",
-            "vertical_mm",
-            "rotation_deg",
-            "pitch_deg",
-            "roll_deg",
-            "sense",
-            "orientation",
-            "dof",
-        )
-    }
+    keys = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")
+    return {k: c[k] for k in (*keys, "sense", "orientation", "dof")}
