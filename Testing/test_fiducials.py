@@ -1,0 +1,84 @@
+"""Marker pairing and point-based rigid registration: hand-worked cases."""
+
+import numpy as np
+import pytest
+
+from igrt import geometry
+from igrt.errors import IGRTInputError
+from igrt.fiducials import match_markers, pair_markers, predicted_tre, rigid_from_points
+
+MARKERS = np.array([[12.0, -30.0, 210.0], [38.0, -25.0, 215.0], [20.0, -5.0, 190.0], [15.0, -40.0, 185.0]])
+
+
+def _moved(m, pts):
+    return geometry.apply(m, pts)
+
+
+def test_three_markers_known_rotation():
+    # Three markers, displaced by 10° about LPS z through (20, -20, 200) and shifted (2, -1, 3) mm there.
+    p = MARKERS[:3]
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(0, 0, 10), (20, -20, 200), (2, -1, 3))
+    est = rigid_from_points(p, _moved(m, p))
+    np.testing.assert_allclose(est, m, atol=1e-9)
+    np.testing.assert_allclose(geometry.angles_xyz_deg(est[:3, :3]), [0, 0, 10], atol=1e-9)
+
+
+def test_reflection_is_never_returned():
+    # Nearly coplanar markers (z within ±0.2 mm) and their mirror image through z = 0: the best orthogonal
+    # fit is the reflection (det −1); the guarded fit is a proper rotation with residuals ≤ 2·0.2 mm.
+    p = np.array([[0, 0, 0.2], [40, 0, -0.2], [0, 30, -0.2], [40, 30, 0.2]], float)
+    q = p * [1, 1, -1]
+    est = rigid_from_points(p, q)
+    assert np.linalg.det(est[:3, :3]) == pytest.approx(1.0)
+    assert np.abs(_moved(est, p) - q).max() <= 0.4 + 1e-9
+
+
+def test_predicted_tre_by_hand():
+    # Four coplanar markers at (±20, 0, 0), (0, ±20, 0); FLE 1 mm. At the centroid TRE = FLE/√N = 0.5.
+    # 10 mm along the normal: d² = 100 from each in-plane axis, f² = 20²/2 = 200 for each, 0 for the normal:
+    # TRE² = 1/4 · (1 + (0.5 + 0.5)/3) = 1/3.
+    p = np.array([[20, 0, 0], [-20, 0, 0], [0, 20, 0], [0, -20, 0]], float)
+    assert predicted_tre(p, 1.0, (0, 0, 0)) == pytest.approx(0.5)
+    assert predicted_tre(p, 1.0, (0, 0, 10)) == pytest.approx(np.sqrt(1 / 3))
+
+
+def test_pairing_shuffled_with_an_extra_marker():
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(2, -1, 3), MARKERS.mean(axis=0), (5, -3, 4))
+    daily = _moved(m, MARKERS)[[2, 0, 3, 1]]
+    daily = np.vstack([daily, [60.0, 10.0, 150.0]])  # a calcification far from the markers
+    pairing = pair_markers(MARKERS, daily)
+    assert pairing.daily_index == [1, 3, 0, 2]
+    assert any("unpaired" in w for w in pairing.warnings)
+    assert pairing.cost_mm < 1e-6
+
+
+def test_pairing_with_a_missing_marker():
+    m = geometry.rigid_matrix(translation=(3, 0, 0))
+    daily = _moved(m, MARKERS)[[3, 0, 1]]  # marker 3 not found
+    pairing = pair_markers(MARKERS, daily)
+    assert pairing.daily_index == [1, 2, -1, 0]
+    assert any("not found" in w for w in pairing.warnings)
+
+
+def test_migration_flagged_and_match_without_it():
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(1, 2, -1), MARKERS.mean(axis=0), (4, 2, -3))
+    daily = _moved(m, MARKERS)
+    daily[2] += [0, 4.0, 0]  # marker 3 migrated by 4 mm
+    result = match_markers(MARKERS, daily, target=MARKERS.mean(axis=0))
+    assert result.suspects == [2] and "exclude" in result.warnings[0]
+    assert result.leave_one_out_mm[2] == pytest.approx(4.0, abs=0.5)
+    keep = [0, 1, 3]
+    again = match_markers(MARKERS[keep], daily[keep], target=MARKERS.mean(axis=0))
+    iso = MARKERS.mean(axis=0)
+    assert np.linalg.norm(geometry.apply(again.matrix_lps, iso) - geometry.apply(m, iso)) < 1e-6
+    assert not again.warnings
+
+
+def test_bad_marker_sets_refused():
+    with pytest.raises(IGRTInputError):
+        rigid_from_points(MARKERS[:2], MARKERS[:2])
+    line = np.array([[0, 0, 0], [10, 0, 0], [20, 0, 0]], float)
+    with pytest.raises(IGRTInputError):
+        rigid_from_points(line, line + 1)
+    with pytest.raises(IGRTInputError):
+        pair_markers(MARKERS[:2], MARKERS)
