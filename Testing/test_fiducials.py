@@ -82,3 +82,65 @@ def test_bad_marker_sets_refused():
         rigid_from_points(line, line + 1)
     with pytest.raises(IGRTInputError):
         pair_markers(MARKERS[:2], MARKERS)
+
+
+def _write_markers(path, pts):
+    import json
+
+    path.write_text(
+        json.dumps({"markers": [{"position_lps": list(map(float, p)), "confidence": 1.0} for p in pts]})
+    )
+    return path
+
+
+def test_fiducials_match_cli(tmp_path, capsys):
+    import json
+
+    from igrt.cli import main
+
+    iso = MARKERS.mean(axis=0)
+    m = geometry.rigid_about_point(
+        geometry.rotation_xyz_deg(0, 0, 2), iso, (5, 0, 0)
+    )  # 5 mm left, 2° about z
+    daily = geometry.apply(m, MARKERS)[[1, 3, 0, 2]]
+    # The daily markers come from a CBCT in its own frame with the isocenter at (0, 0, 0).
+    _write_markers(tmp_path / "p.json", MARKERS)
+    _write_markers(tmp_path / "d.json", daily - iso)
+    out = tmp_path / "r.json"
+    iso_arg = ",".join(map(str, iso))
+    code = main(
+        [
+            "fiducials",
+            "match",
+            str(tmp_path / "p.json"),
+            str(tmp_path / "d.json"),
+            "--isocenter",
+            iso_arg,
+            "--daily-isocenter",
+            "0,0,0",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    r = json.loads(out.read_text())
+    np.testing.assert_allclose(r["translation_mm"], [5, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(r["rotation_deg"], [0, 0, 2], atol=1e-6)
+    # Couch (HFS): C = M⁻¹, C(iso) − iso = −R⁻¹·t = −(5·cos2°, −5·sin2°, 0) in LPS: lateral (x) −4.99695,
+    # vertical (−y) −0.17450, and the 2° about LPS z (Yt for HFS) is a roll of −2°.
+    assert r["method"] == "fiducial"
+    assert r["couch"]["lateral_mm"] == pytest.approx(-5 * np.cos(np.radians(2)), abs=1e-6)
+    assert r["couch"]["vertical_mm"] == pytest.approx(-5 * np.sin(np.radians(2)), abs=1e-6)
+    assert r["couch"]["roll_deg"] == pytest.approx(-2, abs=1e-6)
+    assert r["quality"]["fre_mm"] < 1e-6
+
+
+def test_fiducials_match_cli_refuses_too_few_and_collinear(tmp_path, capsys):
+    from igrt.cli import main
+
+    _write_markers(tmp_path / "two.json", MARKERS[:2])
+    _write_markers(tmp_path / "line.json", [[0, 0, 0], [10, 0, 0], [20, 0, 0]])
+    for a, b in (("two.json", "two.json"), ("line.json", "line.json")):
+        out = tmp_path / "r.json"
+        assert main(["fiducials", "match", str(tmp_path / a), str(tmp_path / b), "--out", str(out)]) == 2
+        assert capsys.readouterr().err.startswith("igrt: error:") and not out.exists()

@@ -364,6 +364,25 @@ def cmd_import_reg(args) -> int:
     return 0
 
 
+def cmd_fiducials_match(args) -> int:
+    from .marker_match import marker_result
+
+    result = marker_result(
+        args.planning_markers, args.daily_markers, args.isocenter, args.daily_isocenter, args.orientation
+    )
+    write_json(args.out, result)
+    q = result["quality"]
+    _say(
+        f"marker match: FRE {q['fre_mm']:.2f} mm, residuals {q['residuals_mm']} mm, predicted TRE at the "
+        f"isocenter {q['predicted_tre_at_isocenter_mm']} mm"
+    )
+    _say(f"patient is displaced (LPS mm): {result['translation_mm']}")
+    for w in result["warnings"]:
+        _say(f"warning: {w}")
+    _say(f"wrote {args.out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -458,6 +477,21 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--orientation", help="patient position (HFS, HFP, FFS, FFP, HFDR, HFDL, FFDR, FFDL)")
     im.add_argument("--out", required=True, help="result JSON to write")
     im.set_defaults(func=cmd_import_reg)
+
+    fd = sub.add_parser("fiducials", help="implanted markers")
+    fsub = fd.add_subparsers(dest="fiducials_command", required=True)
+    fm = fsub.add_parser("match", help="pair and match planning and daily markers (markers.json files)")
+    fm.add_argument("planning_markers")
+    fm.add_argument("daily_markers")
+    fm.add_argument(
+        "--isocenter", type=_point, help="planning isocenter (LPS mm); default the markers' centroid"
+    )
+    fm.add_argument(
+        "--daily-isocenter", type=_point, help="isocenter in the daily frame; default the same point"
+    )
+    fm.add_argument("--orientation", default="HFS", help="patient position for the couch correction")
+    fm.add_argument("--out", required=True, help="result JSON to write")
+    fm.set_defaults(func=cmd_fiducials_match)
 
     d = sub.add_parser("demo", help="run the whole daily match on the bundled phantom case (offline)")
     d.add_argument("--out", default="igrt-demo", help="output folder (default: ./igrt-demo)")

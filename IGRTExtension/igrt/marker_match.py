@@ -1,0 +1,77 @@
+"""Marker files (``markers.json``) and the marker match as a result JSON (``--method fiducial``).
+
+``markers.json``: ``{"markers": [{"position_lps": [x, y, z], "confidence": c}, ...]}`` in the image's
+own frame (DICOM LPS mm). The result follows DESIGN §3 like the image match: the daily markers are
+brought into the planning frame through the paired isocenters before the rigid fit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IGRTInputError
+from .fiducials import match_markers, pair_markers
+
+
+def read_markers(path) -> np.ndarray:
+    """N×3 marker positions (LPS mm) of a markers JSON, or one clear line why not."""
+    try:
+        data = json.loads(Path(path).read_text())
+        pts = np.array([m["position_lps"] for m in data["markers"]], float)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IGRTInputError(f"{path}: not a markers file ({exc.__class__.__name__}: {exc})") from exc
+    if pts.ndim != 2 or pts.shape[1] != 3 or not np.all(np.isfinite(pts)):
+        raise IGRTInputError(f"{path}: every marker needs a finite position_lps [x, y, z]")
+    if len(pts) < 3:
+        raise IGRTInputError(f"{path}: {len(pts)} markers; at least 3 are needed for a rigid match")
+    return pts
+
+
+def marker_result(planning_path, daily_path, isocenter=None, daily_isocenter=None, orientation="HFS") -> dict:
+    """Pair, register and check the markers of two files; returns the result JSON (method "fiducial")."""
+    from .match import MatchResult
+
+    t0 = time.perf_counter()
+    p = read_markers(planning_path)
+    q = read_markers(daily_path)
+    p_iso = np.asarray(isocenter if isocenter is not None else p.mean(axis=0), float)
+    d_iso = np.asarray(daily_isocenter if daily_isocenter is not None else p_iso, float)
+    q_planning = q - d_iso + p_iso  # daily markers in the planning frame (isocenters identified)
+    pairing = pair_markers(p, q_planning)
+    pairs = [(i, j) for i, j in enumerate(pairing.daily_index) if j >= 0]
+    if len(pairs) < 3:
+        raise IGRTInputError(f"only {len(pairs)} marker pairs found: at least 3 are needed")
+    pi, qi = p[[i for i, _ in pairs]], q_planning[[j for _, j in pairs]]
+    fit = match_markers(pi, qi, target=p_iso)
+    warnings = list(pairing.warnings) + list(fit.warnings)
+    if isocenter is None:
+        warnings.append("no isocenter given: the centroid of the planning markers is used")
+    res = MatchResult(
+        matrix_lps=fit.matrix_lps,
+        planning_isocenter_lps=p_iso,
+        daily_isocenter_lps=d_iso,
+        method="fiducial",
+        quality={
+            "metric": "marker fit",
+            "fre_mm": round(fit.fre_mm, 4),
+            "predicted_tre_at_isocenter_mm": None if fit.tre_mm is None else round(fit.tre_mm, 4),
+            "residuals_mm": [round(float(v), 4) for v in fit.residuals_mm],
+            "leave_one_out_mm": [None if np.isnan(v) else round(float(v), 4) for v in fit.leave_one_out_mm],
+            "pairing_cost_mm": round(pairing.cost_mm, 4),
+            "pairs": [[i, j] for i, j in pairs],
+            "suspected_migration": [pairs[k][0] for k in fit.suspects],
+            "similarity_before": None,
+            "similarity_after": None,
+        },
+        stages=[],
+        warnings=warnings,
+        elapsed_s=time.perf_counter() - t0,
+        inputs={"planning_markers": str(planning_path), "daily_markers": str(daily_path)},
+        parameters={"isocenter": p_iso.tolist(), "daily_isocenter": d_iso.tolist()},
+        orientation=orientation or "HFS",
+    )
+    return res.to_dict()
