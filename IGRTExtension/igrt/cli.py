@@ -383,6 +383,36 @@ def cmd_fiducials_match(args) -> int:
     return 0
 
 
+def cmd_fiducials_detect(args) -> int:
+    from .io.volumes import read_volume
+    from .marker_detect import detect_markers
+
+    volume = read_volume(args.image)
+    roi = args.roi
+    found = detect_markers(volume.image, roi[:3] if roi else None, roi[3:] if roi else None, args.threshold)
+    if not found:
+        raise IGRTInputError(f"no markers found in {args.image} (threshold {args.threshold or 'default'} HU)")
+    markers = [{"position_lps": [round(float(v), 4) for v in p], "confidence": round(c, 3)} for p, c in found]
+    write_json(
+        args.out,
+        {"schema_version": "1.0", "kind": "igrt.markers", "image": str(args.image), "markers": markers},
+    )
+    _say(f"{len(markers)} marker(s) found; wrote {args.out}")
+    return 0
+
+
+def _box(text: str) -> tuple:
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 6 or not all(np.isfinite(vals)) or min(vals[3:]) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected cx,cy,cz,sx,sy,sz in mm (LPS centre and size), got {text!r}"
+        )
+    return vals
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -480,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fd = sub.add_parser("fiducials", help="implanted markers")
     fsub = fd.add_subparsers(dest="fiducials_command", required=True)
+    fdet = fsub.add_parser("detect", help="find gold markers in a CT (DICOM folder or volume file)")
+    fdet.add_argument("image")
+    fdet.add_argument("--roi", type=_box, help="search box cx,cy,cz,sx,sy,sz (LPS mm)")
+    fdet.add_argument("--threshold", type=float, help="HU above which a marker core lies (default 1800)")
+    fdet.add_argument("--out", required=True, help="markers JSON to write")
+    fdet.set_defaults(func=cmd_fiducials_detect)
     fm = fsub.add_parser("match", help="pair and match planning and daily markers (markers.json files)")
     fm.add_argument("planning_markers")
     fm.add_argument("daily_markers")
