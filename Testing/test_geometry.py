@@ -61,3 +61,15 @@ def test_is_rigid():
     assert geometry.is_rigid(np.eye(4))
     assert not geometry.is_rigid(np.diag([1, 1, -1, 1]))  # reflection
     assert not geometry.is_rigid(np.diag([1.01, 1, 1, 1]))  # scaling
+
+
+def test_isocenter_pairing_by_hand():
+    # Planning isocenter (10, 20, 30); the CBCT's own frame has the treatment isocenter at (0, 0, 0).
+    # The patient lies 5 mm to their left (M: +5 in x): the anatomy planned at the isocenter is seen in
+    # the CBCT at (10+5, 20, 30) − (10, 20, 30) + (0, 0, 0) = (5, 0, 0).
+    m = geometry.rigid_matrix(translation=(5, 0, 0))
+    a = geometry.planning_to_daily(m, (10, 20, 30), (0, 0, 0))
+    np.testing.assert_allclose(geometry.apply(a, (10, 20, 30)), (5, 0, 0))
+    np.testing.assert_allclose(geometry.result_from_planning_to_daily(a, (10, 20, 30), (0, 0, 0)), m)
+    # No daily isocenter: the same frame.
+    np.testing.assert_allclose(geometry.planning_to_daily(m, (10, 20, 30), None), m)

@@ -44,8 +44,7 @@ def planning_to_daily_transform(matrix_lps, planning_iso, daily_iso) -> sitk.Aff
 
     With ``matrix_lps`` = identity it is the plain isocenter alignment (the "before" picture).
     """
-    m = geometry.rigid_matrix(translation=np.asarray(daily_iso, float) - np.asarray(planning_iso, float))
-    m = m @ np.asarray(matrix_lps, float)
+    m = geometry.planning_to_daily(matrix_lps, planning_iso, daily_iso)
     t = sitk.AffineTransform(3)
     t.SetMatrix([float(v) for v in m[:3, :3].ravel()])
     t.SetTranslation([float(v) for v in m[:3, 3]])

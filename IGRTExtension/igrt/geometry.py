@@ -105,3 +105,25 @@ def displacement_at(m, point) -> np.ndarray:
     """Displacement vector ``M(p) - p`` of a point: the 'translation at the isocenter' of a result."""
     p = np.asarray(point, dtype=float)
     return apply(m, p) - p
+
+
+def daily_frame_shift(planning_isocenter, daily_isocenter) -> np.ndarray:
+    """4×4 from planning-frame to daily-frame coordinates when only the isocenters are paired (DESIGN §3).
+
+    A daily image in its own frame (CBCT) is tied to the planning frame by its declared treatment
+    isocenter: planning point q has daily coordinates d = q − planning_iso + daily_iso. When the daily
+    isocenter is not given, the frames are taken as the same (the identity).
+    """
+    p = np.zeros(3) if planning_isocenter is None else np.asarray(planning_isocenter, float)
+    d = p if daily_isocenter is None else np.asarray(daily_isocenter, float)
+    return rigid_matrix(translation=d - p)
+
+
+def planning_to_daily(matrix_lps, planning_isocenter, daily_isocenter) -> np.ndarray:
+    """A = shift · M: planning point → daily-image coordinates of the same anatomy (result M, DESIGN §3)."""
+    return daily_frame_shift(planning_isocenter, daily_isocenter) @ np.asarray(matrix_lps, float)
+
+
+def result_from_planning_to_daily(a, planning_isocenter, daily_isocenter) -> np.ndarray:
+    """Inverse of :func:`planning_to_daily`: the result M = shift⁻¹ · A, in the planning frame."""
+    return np.linalg.inv(daily_frame_shift(planning_isocenter, daily_isocenter)) @ np.asarray(a, float)

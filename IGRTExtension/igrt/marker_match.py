@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import geometry
 from .errors import IGRTInputError
 from .fiducials import match_markers, pair_markers
 
@@ -40,7 +41,8 @@ def marker_result(planning_path, daily_path, isocenter=None, daily_isocenter=Non
     q = read_markers(daily_path)
     p_iso = np.asarray(isocenter if isocenter is not None else p.mean(axis=0), float)
     d_iso = np.asarray(daily_isocenter if daily_isocenter is not None else p_iso, float)
-    q_planning = q - d_iso + p_iso  # daily markers in the planning frame (isocenters identified)
+    # Daily markers in the planning frame (isocenters identified, DESIGN §3).
+    q_planning = geometry.apply(np.linalg.inv(geometry.daily_frame_shift(p_iso, d_iso)), q)
     pairing = pair_markers(p, q_planning)
     pairs = [(i, j) for i, j in enumerate(pairing.daily_index) if j >= 0]
     if len(pairs) < 3:

@@ -236,7 +236,7 @@ def run_match(
     _check_overlap(planning.image, daily.image, p_iso, d_iso, options.clip_box_mm)
 
     # Initial alignment at the isocenters: planning point q -> daily point q - p_iso + d_iso.
-    to_daily = geometry.rigid_matrix(translation=d_iso - p_iso)
+    to_daily = geometry.daily_frame_shift(p_iso, d_iso)
     transform = euler_from_matrix(to_daily, p_iso)
     bone, soft = _regions(planning, options, p_iso)
     stages_todo = {
@@ -298,7 +298,7 @@ def run_match(
         stages.append(_stage_record(name, outcome))
 
     # Back to the planning frame: daily point d is planning point d - d_iso + p_iso.
-    matrix = geometry.rigid_matrix(translation=p_iso - d_iso) @ matrix_from_transform(transform)
+    matrix = geometry.result_from_planning_to_daily(matrix_from_transform(transform), p_iso, d_iso)
     accepted = [st for st in stages if not st.get("rejected")]
     quality = {
         "metric": "normalized cross-correlation of the high-passed images in the final region",

@@ -57,10 +57,6 @@ _IMAGE_CONTENT = ("125024", "Image Content-based Alignment")
 
 
 # ------------------------------------------------------------------------------------------ matrices
-def _shift(v) -> np.ndarray:
-    return geometry.rigid_matrix(translation=np.asarray(v, float))
-
-
 def _rigid_inverse(m) -> np.ndarray:
     r, t = m[:3, :3], m[:3, 3]
     return geometry.rigid_matrix(r.T, -r.T @ t)
@@ -68,14 +64,13 @@ def _rigid_inverse(m) -> np.ndarray:
 
 def reg_matrix_from_result(matrix_lps, planning_iso, daily_iso) -> np.ndarray:
     """Daily → planning matrix of the REG's moving item: ``T = A⁻¹``, ``A = shift(daily_iso - planning_iso)·M``."""
-    a = _shift(np.subtract(daily_iso, planning_iso)) @ np.asarray(matrix_lps, float)
-    return _rigid_inverse(a)
+    return _rigid_inverse(geometry.planning_to_daily(matrix_lps, planning_iso, daily_iso))
 
 
 def result_matrix_from_reg(moving_to_fixed, planning_iso, daily_iso) -> np.ndarray:
     """Inverse of :func:`reg_matrix_from_result`: ``M = shift(planning_iso - daily_iso)·T⁻¹``."""
     t = np.asarray(moving_to_fixed, float)
-    return _shift(np.subtract(planning_iso, daily_iso)) @ _rigid_inverse(t)
+    return geometry.result_from_planning_to_daily(_rigid_inverse(t), planning_iso, daily_iso)
 
 
 def _orthonormal(m) -> np.ndarray:

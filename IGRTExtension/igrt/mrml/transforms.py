@@ -49,26 +49,19 @@ def fixed_role() -> str:
     return slicer.vtkMRMLTransformNode.GetFixedNodeReferenceRole()
 
 
-def _frame_shift(planning_iso, daily_iso) -> np.ndarray:
-    """Planning-frame → daily-frame coordinates of the same point when only the isocenters are paired."""
-    p = np.zeros(3) if planning_iso is None else np.asarray(planning_iso, float)
-    d = p if daily_iso is None else np.asarray(daily_iso, float)
-    return geometry.rigid_matrix(translation=d - p)
-
-
 def to_parent_ras_from_result(matrix_lps, planning_iso=None, daily_iso=None) -> np.ndarray:
     """RAS to-parent matrix that brings the daily image onto the planning image (see module docstring)."""
     m = np.asarray(matrix_lps, float)
     if not geometry.is_rigid(m, tol=1e-5):
         raise IGRTInputError("the registration matrix is not a rigid 4×4 transform")
-    planning_to_daily = _frame_shift(planning_iso, daily_iso) @ m
+    planning_to_daily = geometry.planning_to_daily(m, planning_iso, daily_iso)
     return geometry.lps_to_ras_matrix(np.linalg.inv(planning_to_daily))
 
 
 def result_from_to_parent_ras(to_parent_ras, planning_iso=None, daily_iso=None) -> np.ndarray:
     """Inverse of :func:`to_parent_ras_from_result`: the result ``matrix_lps`` a node represents."""
     planning_to_daily = np.linalg.inv(geometry.ras_to_lps_matrix(np.asarray(to_parent_ras, float)))
-    return np.linalg.inv(_frame_shift(planning_iso, daily_iso)) @ planning_to_daily
+    return geometry.result_from_planning_to_daily(planning_to_daily, planning_iso, daily_iso)
 
 
 def _vtk_matrix(m) -> vtk.vtkMatrix4x4:
