@@ -92,9 +92,17 @@ def series_grid(slices: list[SliceGeometry], where: str) -> Grid:
         order=order,
         origin=positions[0],
         spacing=np.array([first.pixel_spacing[1], first.pixel_spacing[0], spacing_z]),
-        direction=np.column_stack([row, col, normal]),
+        direction=_clean_cosines(np.column_stack([row, col, normal])),
         size=(first.columns, first.rows, len(slices)),
     )
+
+
+def _clean_cosines(direction: np.ndarray) -> np.ndarray:
+    """Direction cosines below 1e-12 set to 0: far below any scanner's precision, and denormal values
+    (e.g. 1e-310 written by another tool) make ITK's SVD of the direction fail with NaN."""
+    d = np.array(direction, float)
+    d[np.abs(d) < 1e-12] = 0.0
+    return d
 
 
 def _orientation(s: SliceGeometry, where: str) -> tuple[np.ndarray, np.ndarray]:
