@@ -63,11 +63,17 @@ def match_intensity(daily: np.ndarray, planning: np.ndarray) -> np.ndarray:
 
     CBCT numbers are not HU; the fit makes the difference image and the shared window meaningful.
     """
-    ok = np.isfinite(daily) & np.isfinite(planning)
-    if ok.sum() < 10:
-        return daily
-    a, b = np.polyfit(daily[ok], planning[ok], 1)
+    a, b = linear_fit(daily, planning)
     return a * daily + b
+
+
+def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares (a, b) with y ≈ a·x + b where both are defined; identity when too few are."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 10:
+        return 1.0, 0.0
+    a, b = np.polyfit(x[ok], y[ok], 1)
+    return float(a), float(b)
 
 
 def to_gray(a: np.ndarray, level: float, width: float) -> np.ndarray:
@@ -149,18 +155,10 @@ def comparison_slices(
         p = resample_slice(planning, ref)
         d0 = resample_slice(daily, ref, before)
         d1 = resample_slice(daily, ref, after)
-        d1m = match_intensity(d1, p)
-        a, b = _linear_fit(d1, d1m)
-        views[view] = {"planning": p, "before": a * d0 + b, "after": d1m}
+        # One intensity map (fitted after the match, where the anatomy agrees) for both pictures.
+        a, b = linear_fit(d1, p)
+        views[view] = {"planning": p, "before": a * d0 + b, "after": a * d1 + b}
     return views
-
-
-def _linear_fit(x, y):
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 10:
-        return 1.0, 0.0
-    a, b = np.polyfit(x[ok], y[ok], 1)
-    return a, b
 
 
 def write_panels(views: dict, folder, level=40.0, width=1000.0) -> dict:

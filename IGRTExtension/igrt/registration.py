@@ -30,7 +30,6 @@ class RegistrationSettings:
     learning_rate: float = 1.0
     min_step: float = 5e-4
     relaxation: float = 0.5
-    optimizer: str = "rsgd"
     polish: bool = True  # remake the high-passed planning features at the result and re-run the finest level
     samples_per_level: int = 20000
     capture_margin_mm: float = 30.0
@@ -455,26 +454,13 @@ def _optimise_level(
     reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetInterpolator(sitk.sitkLinear)
     # Steps shrink with the level's voxel size: coarse levels stop early, the finest converges finely.
-    if s.optimizer == "cg":
-        reg.SetOptimizerAsConjugateGradientLineSearch(
-            learningRate=s.learning_rate * factor,
-            numberOfIterations=s.iterations,
-            convergenceMinimumValue=1e-7,
-            convergenceWindowSize=5,
-            lineSearchUpperLimit=3.0,
-            lineSearchEpsilon=0.01,
-            lineSearchMaximumIterations=15,
-        )
-    elif s.optimizer == "lbfgs":
-        reg.SetOptimizerAsLBFGS2(numberOfIterations=s.iterations, deltaConvergenceTolerance=1e-7)
-    else:
-        reg.SetOptimizerAsRegularStepGradientDescent(
-            learningRate=s.learning_rate * factor,
-            minStep=s.min_step * factor,
-            numberOfIterations=s.iterations,
-            relaxationFactor=s.relaxation,
-            gradientMagnitudeTolerance=1e-8,
-        )
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=s.learning_rate * factor,
+        minStep=s.min_step * factor,
+        numberOfIterations=s.iterations,
+        relaxationFactor=s.relaxation,
+        gradientMagnitudeTolerance=1e-8,
+    )
     # Rotations (radians) against translations (mm): one radian moves a point ~80 mm from the centre.
     reg.SetOptimizerScales([80.0**2, 80.0**2, 80.0**2, 1.0, 1.0, 1.0])
     if not rotations:
