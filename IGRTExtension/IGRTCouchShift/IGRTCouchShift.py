@@ -153,9 +153,7 @@ class TargetSource(enum.Enum):
         }[self.value]
 
 
-#: Shown when igrt.tolerance is absent: the shift is computed, without a verdict.
-NO_TOLERANCE_PROFILE = "(none: igrt.tolerance not available)"
-TOLERANCE_PROFILES = couchnodes.tolerance_profile_names() or [NO_TOLERANCE_PROFILE]
+TOLERANCE_PROFILES = couchnodes.tolerance_profile_names()
 DISPLAY_PROFILES = couchnodes.display_profile_names()
 
 
@@ -476,8 +474,6 @@ class IGRTCouchShiftLogic(ScriptedLoadableModuleLogic):
         """Compute the couch shift of the match transform and write it into the table node."""
         if transformNode is None:
             raise IGRTInputError("select the IGRT match transform")
-        if toleranceProfile == NO_TOLERANCE_PROFILE:
-            toleranceProfile = None
         result = self.readResult(transformNode, planNode)
         orient, orientSource = self.resolveOrientation(result, orientation)
         targetLps, points, description = self.target(

@@ -9,12 +9,9 @@ under the ``slicer-core`` wheel.
   segmentation into points and its volume centroid in DICOM LPS (the frame conversion is
   ``igrt.geometry.ras_to_lps_point``, nowhere else).
 - :func:`evaluate_shift` runs ``igrt.couch.couch_correction`` and adds the tolerance verdict
-  (``igrt.tolerance``, optional) and the largest residual over the target structure.
+  (``igrt.tolerance``) and the largest residual over the target structure.
 - :func:`update_shift_table` writes the shift into a ``vtkMRMLTableNode``: one row per couch axis with
   a column saying in words whether the number is "couch moves" or "patient is displaced".
-
-``igrt.tolerance`` (verdicts, display profiles) is imported lazily: when it is absent the shift is
-still computed and shown as IEC 61217 "couch moves", and the verdict says that no verdict was made.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from .. import couch, geometry
+from .. import couch, geometry, tolerance
 from ..errors import IGRTInputError
 from . import transforms, volumes
 
@@ -43,12 +40,6 @@ AXES = (
     ("roll_deg", "roll", "deg"),
 )
 
-#: Display profiles built in for when ``igrt.tolerance`` is absent: relabel/negate only (DESIGN §3).
-BUILTIN_DISPLAY_PROFILES = {
-    "IEC 61217 (couch moves)": {"sign": 1.0, "sense": COUCH_MOVES},
-    "Patient displacement": {"sign": -1.0, "sense": PATIENT_DISPLACED},
-}
-NO_TOLERANCE = "no verdict: igrt.tolerance is not available"
 
 #: Node attributes this module writes on the shift table (our own names).
 ATTR_VERDICT = "IGRT.Verdict"
@@ -273,108 +264,22 @@ def segment_centroid_lps(segmentation_node, segment: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# Tolerances and display profiles (igrt.tolerance, optional)
-
-
-def _tolerance_module():
-    try:
-        from .. import tolerance
-    except ImportError:
-        return None
-    return tolerance
-
-
-def _names(container) -> list[str]:
-    if container is None:
-        return []
-    if callable(container):
-        container = container()
-    return [str(k) for k in (container.keys() if isinstance(container, dict) else container)]
+# Tolerances and display profiles: igrt.tolerance
 
 
 def tolerance_profile_names() -> list[str]:
-    """Tolerance profiles ``igrt.tolerance`` offers (first = default); empty when it is absent."""
-    tol = _tolerance_module()
-    if tol is None:
-        return []
-    for attr in ("tolerance_profile_names", "TOLERANCE_PROFILES", "PROFILES"):
-        names = _names(getattr(tol, attr, None))
-        if names:
-            return names
-    return []
+    """Tolerance profiles (the default first)."""
+    return tolerance.tolerance_profile_names()
 
 
 def display_profile_names() -> list[str]:
-    """Display profiles: ``igrt.tolerance``'s when present, else the built-in IEC / patient ones."""
-    tol = _tolerance_module()
-    if tol is not None:
-        for attr in ("display_profile_names", "DISPLAY_PROFILES"):
-            names = _names(getattr(tol, attr, None))
-            if names:
-                return names
-    return list(BUILTIN_DISPLAY_PROFILES)
-
-
-def _verdict_text(value) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return str(value.get("verdict", value))
-    return str(getattr(value, "verdict", value))
-
-
-def verdict(shift: dict, profile: str | None) -> tuple[str, object]:
-    """(verdict text, whatever ``igrt.tolerance`` returned) for a couch correction."""
-    tol = _tolerance_module()
-    if tol is None:
-        return NO_TOLERANCE, None
-    for attr in ("evaluate", "verdict", "assess", "evaluate_shift"):
-        func = getattr(tol, attr, None)
-        if callable(func):
-            try:
-                detail = func(shift, profile) if profile else func(shift)
-            except (TypeError, KeyError, ValueError, AttributeError) as exc:
-                return f"no verdict: igrt.tolerance.{attr} could not evaluate this shift ({exc})", None
-            return _verdict_text(detail), detail
-    return "no verdict: igrt.tolerance has no evaluate()", None
+    """Display profiles (IEC 61217 "couch moves" first); they only relabel or negate (DESIGN §3)."""
+    return tolerance.display_profile_names()
 
 
 def display_rows(shift: dict, profile: str | None) -> list[tuple[str, float, str, str]]:
-    """(axis label, value, unit, sense) of the six couch axes under a display profile.
-
-    Profiles only relabel or negate (DESIGN §3); the computed motion is never changed. Uses
-    ``igrt.tolerance``'s profile when it has one of that name, else the built-in profiles.
-    """
-    tol = _tolerance_module()
-    if tol is not None and profile and profile not in BUILTIN_DISPLAY_PROFILES:
-        for attr in ("display_rows", "apply_display_profile", "display"):
-            func = getattr(tol, attr, None)
-            if callable(func):
-                return _rows_from_tolerance(func(shift, profile))
-    spec = BUILTIN_DISPLAY_PROFILES.get(profile or "", next(iter(BUILTIN_DISPLAY_PROFILES.values())))
-    if profile and profile not in BUILTIN_DISPLAY_PROFILES and tol is None:
-        raise IGRTInputError(f"unknown display profile {profile!r}")
-    return [(label, spec["sign"] * float(shift[key]) + 0.0, unit, spec["sense"]) for key, label, unit in AXES]
-
-
-def _rows_from_tolerance(out) -> list[tuple[str, float, str, str]]:
-    """Accept rows as tuples/dicts, or a relabelled shift dict, from ``igrt.tolerance``."""
-    if isinstance(out, dict):
-        sense = out.get("sense", COUCH_MOVES)
-        labels = out.get("labels", {})
-        return [
-            (labels.get(key, label), float(out[key]), unit, sense) for key, label, unit in AXES if key in out
-        ]
-    rows = []
-    for row in out:
-        if isinstance(row, dict):
-            rows.append(
-                (row["label"], float(row["value"]), row.get("unit", ""), row.get("sense", COUCH_MOVES))
-            )
-        else:
-            label, value, unit, sense = row[:4]
-            rows.append((label, float(value), unit, sense))
-    return rows
+    """(axis label, value, unit, sense) of the six couch axes under a display profile."""
+    return tolerance.display_rows(shift, profile)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -417,11 +322,10 @@ def evaluate_shift(
             shift["couch_matrix_lps"], result["matrix_lps"], target_points_lps
         )
         shift["target_point_count"] = int(len(target_points_lps))
-    text, detail = verdict(shift, tolerance_profile)
-    shift["verdict"] = text
-    shift["tolerance_profile"] = tolerance_profile
-    if isinstance(detail, dict):
-        shift["tolerance"] = {k: v for k, v in detail.items() if k != "verdict"}
+    detail = tolerance.evaluate(shift, tolerance_profile)
+    shift["verdict"] = detail["verdict"]
+    shift["tolerance_profile"] = tolerance_profile or tolerance.tolerance_profile_names()[0]
+    shift["tolerance"] = {k: v for k, v in detail.items() if k != "verdict"}
     return shift
 
 
