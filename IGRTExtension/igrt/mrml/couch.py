@@ -25,7 +25,7 @@ from vtk.util import numpy_support
 
 from .. import couch, geometry, tolerance
 from ..errors import IGRTInputError
-from . import transforms, volumes
+from . import tables, transforms, volumes
 
 COUCH_MOVES = "couch moves"
 PATIENT_DISPLACED = "patient is displaced"
@@ -366,16 +366,7 @@ COLUMNS = ("axis", "value", "unit", "sense")
 def update_shift_table(node, shift: dict, display_profile: str | None = None):
     """Replace the table's content with the couch shift (axes, verdict, residuals)."""
     rows = shift_rows(shift, display_profile)
-    table = node.GetTable()
-    table.Initialize()
-    arrays = [vtk.vtkStringArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray(), vtk.vtkStringArray()]
-    for array, name in zip(arrays, COLUMNS, strict=True):
-        array.SetName(name)
-        table.AddColumn(array)
-    table.SetNumberOfRows(len(rows))
-    for i, row in enumerate(rows):
-        for j, value in enumerate(row):
-            table.SetValue(i, j, value)
+    tables.write_rows(node, rows, COLUMNS)
     node.SetAttribute(ATTR_VERDICT, shift.get("verdict", ""))
     node.SetAttribute(ATTR_SHIFT, json.dumps(_jsonable(shift)))
     node.SetAttribute(

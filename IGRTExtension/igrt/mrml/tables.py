@@ -42,19 +42,23 @@ def result_rows(result_json: dict) -> list[tuple[str, float, str, str]]:
     return [(q, round(float(v), 2), u, s) for q, v, u, s in rows]
 
 
-def update_table_node(node, result_json: dict):
-    """Replace the table's content with the rows of ``result_json``."""
+def write_rows(node, rows, columns=COLUMNS) -> None:
+    """Replace a table node's content with (label, value, unit, sense) rows under ``columns``."""
     table = node.GetTable()
     table.Initialize()
-    rows = result_rows(result_json)
     arrays = [vtk.vtkStringArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray(), vtk.vtkStringArray()]
-    for array, name in zip(arrays, COLUMNS, strict=True):
+    for array, name in zip(arrays, columns, strict=True):
         array.SetName(name)
         table.AddColumn(array)
     table.SetNumberOfRows(len(rows))
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
             table.SetValue(i, j, value)
+
+
+def update_table_node(node, result_json: dict):
+    """Replace the table's content with the rows of ``result_json``."""
+    write_rows(node, result_rows(result_json))
     node.SetAttribute("IGRT.Sense", "translation/rotation: patient is displaced; couch rows: couch moves")
     node.Modified()
     return node
