@@ -40,6 +40,10 @@ import numpy as np
 from . import geometry
 from .errors import IGRTInputError
 
+#: The words every shown number carries (DESIGN §3): the couch motion, or the patient's displacement.
+COUCH_MOVES = "couch moves"
+PATIENT_DISPLACED = "patient is displaced"
+
 #: IEC patient (Left, Superior, Anterior) from DICOM LPS (x, y, z): L = x, S = z, A = −y.
 IEC_PATIENT_FROM_LPS = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
@@ -143,7 +147,7 @@ def couch_correction(
         "rotation_deg": applied[0],
         "pitch_deg": applied[1],
         "roll_deg": applied[2],
-        "sense": "couch moves",
+        "sense": COUCH_MOVES,
         "orientation": orientation.upper(),
         "couch": couch,
         "dof": dof,

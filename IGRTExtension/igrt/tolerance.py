@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from .couch import COUCH_MOVES, PATIENT_DISPLACED
 from .errors import IGRTInputError
 
 TRANSLATIONS = ("lateral_mm", "longitudinal_mm", "vertical_mm")
@@ -54,12 +55,12 @@ TOLERANCE_PROFILES = {
 DISPLAY_PROFILES = {
     "IEC 61217 (couch moves)": (
         1.0,
-        "couch moves",
+        COUCH_MOVES,
         ("lateral", "longitudinal", "vertical", "couch rotation", "pitch", "roll"),
     ),
     "Patient displacement": (
         -1.0,
-        "patient is displaced",
+        PATIENT_DISPLACED,
         (
             "patient lateral",
             "patient longitudinal",
@@ -69,7 +70,7 @@ DISPLAY_PROFILES = {
             "patient roll",
         ),
     ),
-    "Vendor-style names (couch moves)": (1.0, "couch moves", ("Lat", "Lng", "Vrt", "Rtn", "Pitch", "Roll")),
+    "Vendor-style names (couch moves)": (1.0, COUCH_MOVES, ("Lat", "Lng", "Vrt", "Rtn", "Pitch", "Roll")),
 }
 
 #: Short names (command line) of the display profiles.

@@ -27,8 +27,8 @@ from .. import couch, geometry, tolerance
 from ..errors import IGRTInputError
 from . import tables, transforms, volumes
 
-COUCH_MOVES = "couch moves"
-PATIENT_DISPLACED = "patient is displaced"
+COUCH_MOVES = couch.COUCH_MOVES
+PATIENT_DISPLACED = couch.PATIENT_DISPLACED
 
 #: Couch axes in the order of the table, with the couch_correction keys and units.
 AXES = (

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import vtk
 
+from ..couch import COUCH_MOVES, PATIENT_DISPLACED
+
 COLUMNS = ("quantity", "value", "unit", "sense")
-PATIENT = "patient is displaced"
-COUCH = "couch moves"
+PATIENT = PATIENT_DISPLACED
+COUCH = COUCH_MOVES
 
 
 def result_rows(result_json: dict) -> list[tuple[str, float, str, str]]:
