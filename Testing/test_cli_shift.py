@@ -19,13 +19,6 @@ ISO = [10.0, -40.0, 200.0]
 COUCH_KEYS = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")
 
 
-def _rot(axis, deg):
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    t = np.radians(deg)
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
-
-
 def _result(tmp_path, matrix, orientation="HFS", **extra):
     m = np.asarray(matrix, float)
     data = {
@@ -108,7 +101,7 @@ def test_orientation_in_result_is_used_and_unknown_is_assumed_hfs(tmp_path, caps
 
 
 def test_profiles_never_change_the_motion(tmp_path, capsys):
-    m = geometry.rigid_about_point(_rot((1, 2, 3), 2.5), ISO, (1.5, -2.5, 3.5))
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((1, 2, 3), 2.5), ISO, (1.5, -2.5, 3.5))
     path = _result(tmp_path, m, orientation="HFDR")
     docs = {
         p: _ok(tmp_path, capsys, path, "--profile", p, out_name=f"{p}.json")
@@ -143,7 +136,7 @@ def test_target_points_largest_residual_by_hand(
     # from the vertical axis through the isocenter is off by 2·d·sin(1°): the points at 100 mm superior,
     # 50 mm inferior and 30 mm left give the largest at d = 100: 3.4905 mm. The point 80 mm anterior
     # lies on the axis: 0.
-    m = geometry.rigid_about_point(_rot((0, -1, 0), 2.0), ISO)
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 2.0), ISO)
     pts = np.add(ISO, [[0, 0, 100], [0, 0, -50], [30, 0, 0], [0, -80, 0]])
     (tmp_path / "pts.csv").write_text("# x,y,z LPS mm\n" + "\n".join(",".join(map(str, p)) for p in pts))
     doc = _ok(
@@ -171,7 +164,7 @@ def test_target_mask_centroid_and_boundary(tmp_path, capsys):
     mask.CopyInformation(img)
     sitk.WriteImage(mask, str(tmp_path / "target.nrrd"))
     # 3-DOF, anatomy turned 2° about the vertical through the isocenter (10, −40, 200): exact at the centroid.
-    m = geometry.rigid_about_point(_rot((0, -1, 0), 2.0), ISO)
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 2.0), ISO)
     doc = _ok(
         tmp_path, capsys, _result(tmp_path, m), "--couch", "3dof", "--target-mask", tmp_path / "target.nrrd"
     )
@@ -203,7 +196,7 @@ def test_verdicts_through_the_cli(tmp_path, capsys, translation, args, verdict):
 
 def test_large_rotation_escalates(tmp_path, capsys):
     # 6° about the vertical: beyond the 5° action limit, even though a 6-DOF couch could turn it back.
-    path = _result(tmp_path, geometry.rigid_about_point(_rot((0, -1, 0), 6.0), ISO))
+    path = _result(tmp_path, geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 6.0), ISO))
     c = _ok(tmp_path, capsys, path)["couch"]
     assert c["verdict"] == "escalate" and c["rotation_deg"] == pytest.approx(-6)
     assert any("action limit" in reason for reason in c["verdict_reasons"])

@@ -14,13 +14,6 @@ from igrt.errors import IGRTInputError
 ISO = np.array([12.0, -30.0, 250.0])
 
 
-def _axis_rotation(axis, deg):
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    t = np.radians(deg)
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
-
-
 @pytest.mark.parametrize(
     ("orientation", "lateral"),
     # Patient displaced 5 mm to their left: couch moves 5 mm towards the patient's right.
@@ -50,7 +43,7 @@ def test_superior_and_anterior_displacement_hfs():
 )
 def test_rotation_axes_hfs(axis_lps, key):
     # Anatomy rotated +2° (right-handed) about the axis, about the isocenter: the couch turns −2° about it.
-    m = geometry.rigid_about_point(_axis_rotation(axis_lps, 2.0), ISO)
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation(axis_lps, 2.0), ISO)
     c = full_couch_correction(m, ISO, "HFS")
     for k in ("rotation_deg", "pitch_deg", "roll_deg"):
         assert c[k] == pytest.approx(-2.0 if k == key else 0.0, abs=1e-9)
@@ -66,9 +59,9 @@ def test_full_correction_restores_anatomy():
         p = table_top_from_lps(orientation)
         rz, rx, ry = (np.radians(c[k]) for k in ("rotation_deg", "pitch_deg", "roll_deg"))
         r_tt = (
-            _axis_rotation((0, 0, 1), np.degrees(rz))
-            @ _axis_rotation((1, 0, 0), np.degrees(rx))
-            @ _axis_rotation((0, 1, 0), np.degrees(ry))
+            geometry.axis_angle_rotation((0, 0, 1), np.degrees(rz))
+            @ geometry.axis_angle_rotation((1, 0, 0), np.degrees(rx))
+            @ geometry.axis_angle_rotation((0, 1, 0), np.degrees(ry))
         )
         move_lps = p.T @ [c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]]
         couch = geometry.rigid_about_point(p.T @ r_tt @ p, ISO, move_lps)
@@ -85,7 +78,7 @@ def test_3dof_target_and_residual_by_hand():
     # Anatomy turned +2° about the vertical (HFS: anterior = LPS −y) about the isocenter, no shift.
     # A 3-DOF couch cannot turn: correcting at a target 100 mm superior of the isocenter moves the couch
     # so that target is exact; the isocenter then keeps 2·100·sin(1°) = 3.490 mm of error.
-    m = geometry.rigid_about_point(_axis_rotation((0, -1, 0), 2.0), ISO)
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 2.0), ISO)
     from igrt.couch import couch_correction
 
     target = ISO + [0, 0, 100]
@@ -100,7 +93,7 @@ def test_3dof_target_and_residual_by_hand():
 def test_rotation_limit_clamps_and_reports():
     from igrt.couch import couch_correction
 
-    m = geometry.rigid_about_point(_axis_rotation((1, 0, 0), 4.0), ISO, (1, 2, 3))
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((1, 0, 0), 4.0), ISO, (1, 2, 3))
     c = couch_correction(m, ISO, "HFS", "6dof", max_rotation_deg=3.0)
     assert c["pitch_deg"] == pytest.approx(-3.0)
     assert c["uncorrected_rotation_deg"]["pitch_deg"] == pytest.approx(-1.0)

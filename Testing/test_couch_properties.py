@@ -21,20 +21,13 @@ ISO = np.array([-23.0, 41.0, -117.0])
 KEYS = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")
 
 
-def _axis_rotation(axis, deg):
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    t = np.radians(deg)
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
-
-
 def _couch_from_numbers(c, orientation):
     """The couch motion in LPS from the six reported numbers alone."""
     p = table_top_from_lps(orientation)
     r_tt = (
-        _axis_rotation((0, 0, 1), c["rotation_deg"])
-        @ _axis_rotation((1, 0, 0), c["pitch_deg"])
-        @ _axis_rotation((0, 1, 0), c["roll_deg"])
+        geometry.axis_angle_rotation((0, 0, 1), c["rotation_deg"])
+        @ geometry.axis_angle_rotation((1, 0, 0), c["pitch_deg"])
+        @ geometry.axis_angle_rotation((0, 1, 0), c["roll_deg"])
     )
     move = p.T @ [c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]]
     return geometry.rigid_about_point(p.T @ r_tt @ p, ISO, move)
@@ -147,9 +140,9 @@ def test_uncorrectable_rotation_and_target_residual_escalate():
     # 0.8° about the vertical (HFS Zt = LPS −y), 3 mm longitudinal: a 3-DOF couch leaves 0.8° (< 1°):
     # apply shift. 1.5° left: escalate (the couch cannot bring it within tolerance).
     for deg, verdict in ((0.8, "apply shift"), (1.5, "escalate")):
-        m = geometry.rigid_about_point(_axis_rotation((0, -1, 0), deg), ISO, (0, 0, 3))
+        m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), deg), ISO, (0, 0, 3))
         assert tolerance.evaluate(couch_correction(m, ISO, "HFS", "3dof"))["verdict"] == verdict
-    m = geometry.rigid_about_point(_axis_rotation((0, -1, 0), 0.8), ISO, (0, 0, 3))
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 0.8), ISO, (0, 0, 3))
     c = couch_correction(m, ISO, "HFS", "3dof")
     out = tolerance.evaluate({**c, "residual_max_over_target_mm": 2.5})
     assert out["verdict"] == "escalate" and "target structure" in out["reasons"][0]

@@ -19,17 +19,10 @@ TABLE = json.loads((Path(__file__).parent / "data" / "couch" / "hand_worked.json
 ISO = np.asarray(TABLE["isocenter_lps"], float)
 
 
-def _axis_rotation(axis, deg):
-    a = np.asarray(axis, float) / np.linalg.norm(axis)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    t = np.radians(deg)
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
-
-
 def _displacement(case):
     r = np.eye(3)
     for step in case["rotations"]:
-        r = _axis_rotation(step["axis_lps"], step["deg"]) @ r  # first listed, first applied
+        r = geometry.axis_angle_rotation(step["axis_lps"], step["deg"]) @ r  # first listed, first applied
     return geometry.rigid_about_point(r, ISO, case["translation_at_isocenter_lps"])
 
 

@@ -40,6 +40,15 @@ def test_rotation_about_z_by_hand():
     np.testing.assert_allclose(geometry.rotation_xyz_deg(90, 0, 0) @ [0, 1, 0], [0, 0, 1], atol=1e-12)
 
 
+def test_axis_angle_by_hand():
+    # +90° about +z takes +x to +y; −90° about the anterior axis (LPS −y) equals +90° about +y: z → x.
+    np.testing.assert_allclose(geometry.axis_angle_rotation((0, 0, 2), 90) @ [1, 0, 0], [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(
+        geometry.axis_angle_rotation((0, -1, 0), -90) @ [0, 0, 1], [1, 0, 0], atol=1e-12
+    )
+    np.testing.assert_allclose(geometry.axis_angle_rotation((1, 0, 0), 7), geometry.rotation_xyz_deg(7, 0, 0))
+
+
 @pytest.mark.parametrize("angles", [(1.0, -2.0, 3.0), (-4.5, 0.5, 0.0), (0.0, 0.0, -7.0)])
 def test_angles_round_trip(angles):
     np.testing.assert_allclose(

@@ -60,20 +60,13 @@ def test_orientation_override_and_target(tmp_path, capsys):
     assert code == 0 and json.loads(out.read_text())["couch"]["lateral_mm"] == pytest.approx(5)
     # 2° about the vertical axis (anterior = LPS −y, HFS), 3-DOF couch, target 100 mm superior:
     # the target is exact, the isocenter keeps 2·100·sin(1°) = 3.490 mm.
-    m = geometry.rigid_about_point(_rot((0, -1, 0), 2.0), ISO)
+    m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 2.0), ISO)
     target = ",".join(str(v) for v in np.add(ISO, [0, 0, 100]))
     code, _, out = _shift(tmp_path, capsys, _result(tmp_path, m), "--couch", "3dof", "--target", target)
     c = json.loads(out.read_text())["couch"]
     assert c["residuals"]["at_target_mm"] == pytest.approx(0, abs=1e-9)
     assert c["residuals"]["at_isocenter_mm"] == pytest.approx(200 * np.sin(np.radians(1)), abs=1e-9)
     assert c["verdict"] == "escalate"  # 2° left uncorrected by a 3-DOF couch (> 1° tolerance)
-
-
-def _rot(axis, deg):
-    a = np.asarray(axis, float)
-    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    t = np.radians(deg)
-    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
 
 
 @pytest.mark.parametrize(
@@ -94,7 +87,9 @@ def test_verdicts(translation, sbrt, verdict):
 def test_display_profiles_only_relabel_or_negate():
     from igrt.couch import couch_correction
 
-    c = couch_correction(geometry.rigid_about_point(_rot((1, 0, 0), 1.0), ISO, (1, 2, 3)), ISO, "HFP")
+    c = couch_correction(
+        geometry.rigid_about_point(geometry.axis_angle_rotation((1, 0, 0), 1.0), ISO, (1, 2, 3)), ISO, "HFP"
+    )
     iec = display_rows(c)
     patient = display_rows(c, "Patient displacement")
     vendor = display_rows(c, "Vendor-style names (couch moves)")

@@ -53,6 +53,15 @@ def rotation_xyz_deg(rx: float, ry: float, rz: float) -> np.ndarray:
     return r_z @ r_y @ r_x
 
 
+def axis_angle_rotation(axis, deg: float) -> np.ndarray:
+    """3×3 right-handed rotation by ``deg`` degrees about ``axis`` (any length; Rodrigues' formula)."""
+    a = np.asarray(axis, float)
+    a = a / np.linalg.norm(a)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    t = np.radians(deg)
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * k @ k
+
+
 def angles_xyz_deg(r) -> np.ndarray:
     """Inverse of :func:`rotation_xyz_deg`: (rx, ry, rz) in degrees with R = Rz·Ry·Rx."""
     r = np.asarray(r, dtype=float)
