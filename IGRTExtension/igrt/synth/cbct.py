@@ -26,6 +26,8 @@ import SimpleITK as sitk
 from itk import RTK as rtk
 from scipy import ndimage
 
+from .. import geometry
+
 _RTK_IN_LPS = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
@@ -98,9 +100,9 @@ def _body_corners(planning: sitk.Image, threshold=-500.0) -> np.ndarray:
 
 def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSettings):
     """μ (1/mm) of the moved anatomy on an RTK-frame grid that covers the body: an itk image for RTK."""
-    m = np.asarray(matrix_lps, float)
-    iso = np.asarray(planning_isocenter_lps, float)
-    corners_d = _body_corners(planning) @ m[:3, :3].T + m[:3, 3] - iso
+    # Planning point q → daily (CBCT-frame) point d = M(q) − iso: the isocenter is the CBCT origin.
+    a = geometry.planning_to_daily(matrix_lps, planning_isocenter_lps, (0.0, 0.0, 0.0))
+    corners_d = geometry.apply(a, _body_corners(planning))
     corners_r = corners_d @ _RTK_IN_LPS  # r = Dᵀ d for each row
     lo, hi = corners_r.min(axis=0), corners_r.max(axis=0)
     # S–I: rays reaching the detector edge stay within ±v_half·(sid + far side)/sdd of the midplane.
@@ -113,11 +115,11 @@ def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSetti
     ref.SetSpacing([h] * 3)
     ref.SetDirection(_RTK_IN_LPS.ravel().tolist())
     ref.SetOrigin((_RTK_IN_LPS @ lo).tolist())
-    # Output (daily) point d ← planning point M⁻¹(d + iso): the patient moved by M (DESIGN §3).
-    inv = np.linalg.inv(m)
+    # Output (daily) point d ← planning point A⁻¹(d): the patient moved by M (DESIGN §3).
+    inv = np.linalg.inv(a)
     t = sitk.AffineTransform(3)
     t.SetMatrix(inv[:3, :3].ravel().tolist())
-    t.SetTranslation((inv[:3, :3] @ iso + inv[:3, 3]).tolist())
+    t.SetTranslation(inv[:3, 3].tolist())
     hu = sitk.GetArrayFromImage(sitk.Resample(planning, ref, t, sitk.sitkLinear, -1000.0, sitk.sitkFloat32))
     mu = np.maximum(s.mu_water * (1.0 + hu / 1000.0), 0.0)
     return _itk(mu, lo, [h] * 3)
