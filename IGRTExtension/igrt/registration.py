@@ -136,36 +136,35 @@ def daily_field_of_view_mask(daily: sitk.Image, margin_mm: float) -> sitk.Image:
     return mask
 
 
-def _fixed_mask(
-    fixed: sitk.Image, region: Region, daily_fov: sitk.Image, initial: sitk.Transform
-) -> sitk.Image:
-    """Samples to use on the working planning grid: box ∩ optional mask ∩ intensity ∩ daily FOV."""
+def _grown(arr: np.ndarray, like: sitk.Image, mm: float) -> np.ndarray:
+    """Boolean array dilated by about ``mm`` on the grid of ``like``."""
+    img = sitk.GetImageFromArray(arr.astype(np.uint8))
+    img.CopyInformation(like)
+    radius = [max(1, int(round(mm / s))) for s in like.GetSpacing()]
+    return sitk.GetArrayViewFromImage(sitk.BinaryDilate(img, radius)) > 0
+
+
+def _region_samples(fixed: sitk.Image, region: Region) -> np.ndarray:
+    """Planning samples of the region on the working grid: box ∩ optional mask ∩ intensity band ∩ edges."""
     arr = np.ones(sitk.GetArrayViewFromImage(fixed).shape, dtype=bool)
     if region.intensity_range is not None:
         lo, hi = region.intensity_range
         f = sitk.GetArrayViewFromImage(fixed)
-        band = (f >= lo) & (f <= hi)
-        band_img = sitk.GetImageFromArray(band.astype(np.uint8))
-        band_img.CopyInformation(fixed)
         # A few mm around the bone so that its edges, which carry the alignment, are sampled.
-        radius = [max(1, int(round(3.0 / s))) for s in fixed.GetSpacing()]
-        arr &= sitk.GetArrayViewFromImage(sitk.BinaryDilate(band_img, radius)) > 0
+        arr &= _grown((f >= lo) & (f <= hi), fixed, 3.0)
     if region.edges_fraction is not None:
         # Where the planning image has structure: flat regions only add noise to the metric.
         grad = sitk.GetArrayViewFromImage(sitk.GradientMagnitudeRecursiveGaussian(fixed, 2.0))
-        threshold = np.quantile(grad, 1.0 - region.edges_fraction)
-        edges = sitk.GetImageFromArray((grad >= threshold).astype(np.uint8))
-        edges.CopyInformation(fixed)
-        radius = [max(1, int(round(3.0 / s))) for s in fixed.GetSpacing()]
-        arr &= sitk.GetArrayViewFromImage(sitk.BinaryDilate(edges, radius)) > 0
+        arr &= _grown(grad >= np.quantile(grad, 1.0 - region.edges_fraction), fixed, 3.0)
     if region.mask is not None:
         m = sitk.Resample(region.mask, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         arr &= sitk.GetArrayViewFromImage(m) > 0
-    if daily_fov is not None:
-        fov = sitk.Resample(daily_fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        arr &= sitk.GetArrayViewFromImage(fov) > 0
+    return arr
+
+
+def _as_mask(arr: np.ndarray, like: sitk.Image) -> sitk.Image:
     mask = sitk.GetImageFromArray(arr.astype(np.uint8))
-    mask.CopyInformation(fixed)
+    mask.CopyInformation(like)
     return mask
 
 
@@ -312,9 +311,11 @@ def register_rigid(
     moving = _resample_to_spacing(moving_crop, s.spacing_mm)
 
     fov = daily_field_of_view_mask(daily, margin_mm=8.0)
-    mask = _fixed_mask(fixed, region, fov, initial)
+    region_arr = _region_samples(fixed, region)
+    in_fov = sitk.Resample(fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
     n_samples = int(sitk.GetArrayViewFromImage(mask).sum())
-    n_region = int(sitk.GetArrayViewFromImage(_fixed_mask(fixed, region, None, initial)).sum())
+    n_region = int(region_arr.sum())
     if n_samples < MIN_SAMPLES:
         if region.intensity_range is not None and n_region < MIN_SAMPLES:
             raise NoIntensityBandError("the clip box holds no planning voxels in the bone intensity range")
