@@ -144,3 +144,39 @@ def test_fiducials_match_cli_refuses_too_few_and_collinear(tmp_path, capsys):
         out = tmp_path / "r.json"
         assert main(["fiducials", "match", str(tmp_path / a), str(tmp_path / b), "--out", str(out)]) == 2
         assert capsys.readouterr().err.startswith("igrt: error:") and not out.exists()
+
+
+def test_migrated_marker_flagged_and_match_without_it(tmp_path, capsys):
+    """Marker 3 moved 4 mm inside the patient: flagged, and the fit without it recovers the true shift."""
+    import json
+
+    from igrt.cli import main
+    from igrt.marker_match import marker_result_from_points
+
+    iso = MARKERS.mean(axis=0)
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(1, -1, 2), iso, (3, -2, 4))
+    daily = geometry.apply(m, MARKERS)
+    daily[2] += (0.0, 0.0, 4.0)  # migration along S–I after the planning CT
+    r = marker_result_from_points(MARKERS, daily, isocenter=iso)
+    q = r["quality"]
+    assert q["suspected_migration"] == [2]
+    assert any("planning marker 3 may have migrated" in w for w in r["warnings"])
+    alt = q["without_suspect"]
+    assert alt["excluded"] == 2
+    np.testing.assert_allclose(alt["translation_mm"], [3, -2, 4], atol=1e-4)
+    # With the marker in, the fit is pulled away by a fraction of the 4 mm.
+    assert np.linalg.norm(np.subtract(r["translation_mm"], [3, -2, 4])) > 0.3
+    _write_markers(tmp_path / "p.json", MARKERS)
+    _write_markers(tmp_path / "d.json", daily)
+    out = tmp_path / "r.json"
+    iso_arg = ",".join(map(str, iso))
+    argv = ["fiducials", "match", str(tmp_path / "p.json"), str(tmp_path / "d.json"), "--isocenter", iso_arg]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "rerun with --exclude 3" in capsys.readouterr().err
+    assert main([*argv, "--exclude", "3", "--out", str(out)]) == 0
+    r2 = json.loads(out.read_text())
+    np.testing.assert_allclose(r2["translation_mm"], [3, -2, 4], atol=1e-6)
+    assert r2["quality"]["excluded"] == [2] and r2["quality"]["suspected_migration"] == []
+    assert main([*argv, "--exclude", "9", "--out", str(tmp_path / "bad.json")]) == 2
+    assert not (tmp_path / "bad.json").exists()
+    capsys.readouterr()

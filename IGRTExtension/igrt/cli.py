@@ -368,7 +368,12 @@ def cmd_fiducials_match(args) -> int:
     from .marker_match import marker_result
 
     result = marker_result(
-        args.planning_markers, args.daily_markers, args.isocenter, args.daily_isocenter, args.orientation
+        args.planning_markers,
+        args.daily_markers,
+        args.isocenter,
+        args.daily_isocenter,
+        args.orientation,
+        exclude=[i - 1 for i in args.exclude or ()],
     )
     write_json(args.out, result)
     q = result["quality"]
@@ -379,6 +384,12 @@ def cmd_fiducials_match(args) -> int:
     _say(f"patient is displaced (LPS mm): {result['translation_mm']}")
     for w in result["warnings"]:
         _say(f"warning: {w}")
+    alt = q["without_suspect"]
+    if alt:
+        _say(
+            f"without planning marker {alt['excluded'] + 1}: patient is displaced (LPS mm) "
+            f"{alt['translation_mm']}, FRE {alt['fre_mm']:.2f} mm (rerun with --exclude {alt['excluded'] + 1})"
+        )
     _say(f"wrote {args.out}")
     return 0
 
@@ -526,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--daily-isocenter", type=_point, help="isocenter in the daily frame; default the same point"
     )
     fm.add_argument("--orientation", default="HFS", help="patient position for the couch correction")
+    fm.add_argument(
+        "--exclude", type=int, nargs="+", metavar="N", help="planning marker numbers (1-based) to leave out"
+    )
     fm.add_argument("--out", required=True, help="result JSON to write")
     fm.set_defaults(func=cmd_fiducials_match)
 

@@ -17,6 +17,10 @@ from .errors import IGRTInputError
 #: Migration thresholds on inter-marker distance changes (mm): warn, then suggest excluding the marker.
 MIGRATION_WARN_MM = 1.5
 MIGRATION_EXCLUDE_MM = 3.0
+#: A pairing that keeps every marker is taken when its distance-pattern RMS is below this (mm): a migrated
+#: marker (a few mm) must stay paired so that the migration check sees it, while a wrong assignment or a
+#: false detection standing in for a missing marker changes the distances by far more.
+KEEP_ALL_BELOW_MM = 2.5
 
 
 def rigid_from_points(planning, daily) -> np.ndarray:
@@ -114,6 +118,15 @@ def match_markers(planning, daily, target=None) -> MarkerMatch:
     return MarkerMatch(m, res, fre, loo, tre, change, warnings, suspects)
 
 
+def _fit_rotation_deg(p, q) -> float:
+    """Rotation angle (°) of the least-squares rigid fit of ``p`` onto ``q``."""
+    try:
+        r = rigid_from_points(p, q)[:3, :3]
+    except IGRTInputError:
+        return 0.0  # collinear subsets: the angle is undefined; the match itself will refuse them
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))))
+
+
 @dataclass
 class Pairing:
     """Which daily marker each planning marker is (−1: not found), and how clear that was."""
@@ -124,13 +137,16 @@ class Pairing:
     warnings: list = field(default_factory=list)
 
 
-def pair_markers(planning, daily, ambiguity_mm: float = 0.5, max_missing: int = 1) -> Pairing:
+def pair_markers(
+    planning, daily, ambiguity_mm: float = 0.5, max_missing: int = 1, max_rotation_deg: float = 15.0
+) -> Pairing:
     """Pair markers without a given order from their inter-marker distance pattern.
 
     Every assignment of planning markers to distinct daily markers (allowing up to ``max_missing``
     planning markers unmatched, and any extra daily markers) is scored by the RMS difference of the
     inter-marker distances it implies; distances do not depend on the set-up error, so this needs no
-    initial alignment. Two pairings scoring within ``ambiguity_mm`` of each other raise a warning.
+    initial alignment. Assignments implying a rotation above ``max_rotation_deg`` are discarded (both
+    lists must be in parallel frames). Two pairings scoring within ``ambiguity_mm`` raise a warning.
     """
     p = np.asarray(planning, float)
     q = np.asarray(daily, float)
@@ -151,21 +167,23 @@ def pair_markers(planning, daily, ambiguity_mm: float = 0.5, max_missing: int = 
                 diff = sub[iu] - dq[np.ix_(perm, perm)][iu]
                 # A missing marker costs 1 mm, so that dropping one is not free.
                 scored.append((float(np.sqrt(np.mean(diff**2))) + n_missing, kept, perm))
-        if scored and min(s[0] for s in scored) < 1.0:
+        if scored and min(s[0] for s in scored) < KEEP_ALL_BELOW_MM:
             break  # good enough with this many markers: do not drop more
     scored.sort(key=lambda s: s[0])
-    best_cost, kept, perm = scored[0]
+    # Distances cannot tell a configuration from its rotated or mirrored relabelling (near-symmetric
+    # marker sets); a set-up error is a few degrees, so an assignment whose rigid fit turns the patient
+    # by more than ``max_rotation_deg`` is not a candidate.
+    plausible = (s for s in scored if _fit_rotation_deg(p[list(s[1])], q[list(s[2])]) <= max_rotation_deg)
+    best = next(plausible, None)
+    if best is None:
+        raise IGRTInputError(
+            f"no pairing of the markers keeps the rotation under {max_rotation_deg:g}°: check the marker lists"
+        )
+    best_cost, kept, perm = best
     index = [-1] * len(p)
     for i, j in zip(kept, perm, strict=True):
         index[i] = j
-    runner = next(
-        (
-            s[0]
-            for s in scored[1:]
-            if dict(zip(s[1], s[2], strict=True)) != dict(zip(kept, perm, strict=True))
-        ),
-        None,
-    )
+    runner = next((s[0] for s in plausible), None)
     warnings = []
     if runner is not None and runner - best_cost < ambiguity_mm:
         warnings.append(

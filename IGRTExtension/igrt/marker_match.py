@@ -32,48 +32,103 @@ def read_markers(path) -> np.ndarray:
     return pts
 
 
-def marker_result(planning_path, daily_path, isocenter=None, daily_isocenter=None, orientation="HFS") -> dict:
+def marker_result(
+    planning_path, daily_path, isocenter=None, daily_isocenter=None, orientation="HFS", exclude=()
+) -> dict:
     """Pair, register and check the markers of two files; returns the result JSON (method "fiducial")."""
+    return marker_result_from_points(
+        read_markers(planning_path),
+        read_markers(daily_path),
+        isocenter,
+        daily_isocenter,
+        orientation,
+        exclude=exclude,
+        inputs={"planning_markers": str(planning_path), "daily_markers": str(daily_path)},
+    )
+
+
+def marker_result_from_points(
+    planning, daily, isocenter=None, daily_isocenter=None, orientation="HFS", exclude=(), inputs=None
+) -> dict:
+    """The marker match of two N×3 LPS point lists (each in its own image frame) as a result JSON.
+
+    ``exclude``: planning-marker indices (0-based) left out of the fit, e.g. a migrated marker. When the
+    migration check suspects a marker, the match without it is computed too and reported under
+    ``quality.without_suspect`` so that the user sees what excluding it would change.
+    """
     from .match import MatchResult
 
     t0 = time.perf_counter()
-    p = read_markers(planning_path)
-    q = read_markers(daily_path)
+    p = np.asarray(planning, float)
+    q = np.asarray(daily, float)
     p_iso = np.asarray(isocenter if isocenter is not None else p.mean(axis=0), float)
     d_iso = np.asarray(daily_isocenter if daily_isocenter is not None else p_iso, float)
     # Daily markers in the planning frame (isocenters identified, DESIGN §3).
     q_planning = geometry.apply(np.linalg.inv(geometry.daily_frame_shift(p_iso, d_iso)), q)
     pairing = pair_markers(p, q_planning)
-    pairs = [(i, j) for i, j in enumerate(pairing.daily_index) if j >= 0]
+    excluded = sorted({int(i) for i in exclude})
+    if any(not 0 <= i < len(p) for i in excluded):
+        raise IGRTInputError(f"--exclude: marker numbers run from 1 to {len(p)}")
+    pairs = [(i, j) for i, j in enumerate(pairing.daily_index) if j >= 0 and i not in excluded]
     if len(pairs) < 3:
-        raise IGRTInputError(f"only {len(pairs)} marker pairs found: at least 3 are needed")
+        raise IGRTInputError(f"only {len(pairs)} marker pairs to match: at least 3 are needed")
     pi, qi = p[[i for i, _ in pairs]], q_planning[[j for _, j in pairs]]
     fit = match_markers(pi, qi, target=p_iso)
-    warnings = list(pairing.warnings) + list(fit.warnings)
+    warnings = list(pairing.warnings) + [_renumbered(w, pairs) for w in fit.warnings]
+    warnings += [f"marker {i + 1} excluded from the match by the user" for i in excluded]
     if isocenter is None:
         warnings.append("no isocenter given: the centroid of the planning markers is used")
+    quality = {
+        "metric": "marker fit",
+        "fre_mm": round(fit.fre_mm, 4),
+        "predicted_tre_at_isocenter_mm": None if fit.tre_mm is None else round(fit.tre_mm, 4),
+        "residuals_mm": [round(float(v), 4) for v in fit.residuals_mm],
+        "leave_one_out_mm": [None if np.isnan(v) else round(float(v), 4) for v in fit.leave_one_out_mm],
+        "pairing_cost_mm": round(pairing.cost_mm, 4),
+        "pairs": [[i, j] for i, j in pairs],
+        "excluded": excluded,
+        "suspected_migration": [pairs[k][0] for k in fit.suspects],
+        "without_suspect": _without_suspect(pi, qi, fit, pairs, p_iso),
+        "similarity_before": None,
+        "similarity_after": None,
+    }
     res = MatchResult(
         matrix_lps=fit.matrix_lps,
         planning_isocenter_lps=p_iso,
         daily_isocenter_lps=d_iso,
         method="fiducial",
-        quality={
-            "metric": "marker fit",
-            "fre_mm": round(fit.fre_mm, 4),
-            "predicted_tre_at_isocenter_mm": None if fit.tre_mm is None else round(fit.tre_mm, 4),
-            "residuals_mm": [round(float(v), 4) for v in fit.residuals_mm],
-            "leave_one_out_mm": [None if np.isnan(v) else round(float(v), 4) for v in fit.leave_one_out_mm],
-            "pairing_cost_mm": round(pairing.cost_mm, 4),
-            "pairs": [[i, j] for i, j in pairs],
-            "suspected_migration": [pairs[k][0] for k in fit.suspects],
-            "similarity_before": None,
-            "similarity_after": None,
-        },
+        quality=quality,
         stages=[],
         warnings=warnings,
         elapsed_s=time.perf_counter() - t0,
-        inputs={"planning_markers": str(planning_path), "daily_markers": str(daily_path)},
-        parameters={"isocenter": p_iso.tolist(), "daily_isocenter": d_iso.tolist()},
+        inputs=inputs or {},
+        parameters={"isocenter": p_iso.tolist(), "daily_isocenter": d_iso.tolist(), "exclude": excluded},
         orientation=orientation or "HFS",
     )
     return res.to_dict()
+
+
+def _renumbered(warning: str, pairs) -> str:
+    """Fit warnings count markers within the fitted pairs; say the planning marker number instead."""
+    for k, (i, _) in enumerate(pairs):
+        warning = warning.replace(f"marker {k + 1} may", f"planning marker {i + 1} may")
+    return warning
+
+
+def _without_suspect(pi, qi, fit, pairs, p_iso) -> dict | None:
+    """The match without the suspected marker (≥ 4 markers), so that the user sees what excluding it changes."""
+    if not fit.suspects or len(pi) < 4:
+        return None
+    k = fit.suspects[0]
+    keep = np.arange(len(pi)) != k
+    try:
+        sub = match_markers(pi[keep], qi[keep], target=p_iso)
+    except IGRTInputError:
+        return None
+    return {
+        "excluded": pairs[k][0],
+        "translation_mm": [round(float(v), 4) for v in geometry.displacement_at(sub.matrix_lps, p_iso)],
+        "rotation_deg": [round(float(v), 4) for v in geometry.angles_xyz_deg(sub.matrix_lps[:3, :3])],
+        "fre_mm": round(sub.fre_mm, 4),
+        "matrix_lps": np.round(sub.matrix_lps, 8).tolist(),
+    }
