@@ -19,12 +19,27 @@ from .fiducials import match_markers, pair_markers
 
 
 def read_markers(path) -> np.ndarray:
-    """N×3 marker positions (LPS mm) of a markers JSON, or one clear line why not."""
+    """N×3 marker positions (LPS mm) of a markers JSON or of an RTSTRUCT's POINT ROIs, or one line why not.
+
+    A DICOM file (Part 10 "DICM" signature, or a name ending in .dcm) is read as an RT structure set:
+    the points of all its POINT ROIs (``igrt.io.rtstruct.read_point_rois``), in file order.
+    """
     try:
-        data = json.loads(Path(path).read_text())
-        pts = np.array([m["position_lps"] for m in data["markers"]], float)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise IGRTInputError(f"{path}: not a markers file ({exc.__class__.__name__}: {exc})") from exc
+        with Path(path).open("rb") as fh:
+            dicom = fh.read(132)[128:132] == b"DICM" or Path(path).suffix.lower() == ".dcm"
+    except OSError:
+        dicom = False
+    if dicom:
+        from .io.rtstruct import read_point_rois
+
+        pts = np.array([position for _, position in read_point_rois(path)], float)
+    else:
+        try:
+            data = json.loads(Path(path).read_text())
+            pts = np.array([m["position_lps"] for m in data["markers"]], float)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+            raise IGRTInputError(f"{path}: not a markers file ({reason})") from exc
     if pts.ndim != 2 or pts.shape[1] != 3 or not np.all(np.isfinite(pts)):
         raise IGRTInputError(f"{path}: every marker needs a finite position_lps [x, y, z]")
     if len(pts) < 3:
