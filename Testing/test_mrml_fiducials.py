@@ -100,6 +100,24 @@ def test_search_box_from_a_markups_roi(scene):
     assert fiducials.roi_box_lps(None) == (None, None)
 
 
+def test_search_box_from_a_segment(scene):
+    # A 3 mm sphere at LPS (10, 0, 0) (RAS (−10, 0, 0)); its vertices reach ±3 mm on each axis (poles, and
+    # the equator ring at 0°, 90°, 180°, 270°), so with a 10 mm margin the box is 26 mm wide about (10, 0, 0).
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "structures")
+    node.GetSegmentation().SetSourceRepresentationName("Closed surface")
+    sphere = vtk.vtkSphereSource()
+    sphere.SetCenter(-10.0, 0.0, 0.0)
+    sphere.SetRadius(3.0)
+    sphere.SetThetaResolution(32)
+    sphere.SetPhiResolution(33)
+    sphere.Update()
+    node.AddSegmentFromClosedSurfaceRepresentation(sphere.GetOutput(), "prostate", [1.0, 0.0, 0.0])
+    center, size = fiducials.roi_box_lps(node, segment="prostate")
+    assert center == pytest.approx([10.0, 0.0, 0.0], abs=1e-6) and size == pytest.approx([26.0] * 3, abs=1e-6)
+    with pytest.raises(IGRTInputError, match="select the segment"):
+        fiducials.roi_box_lps(node)
+
+
 def test_exclusion_lock_and_undefined_points(scene):
     node = _points(scene, "daily", PLANNING)
     node.AddControlPoint(vtk.vtkVector3d(0.0, 0.0, 0.0), "M5")
