@@ -32,7 +32,8 @@ import SimpleITK as sitk
 from .. import geometry
 from ..errors import IGRTInputError
 from .cbct import CBCTSettings
-from .recipes import BENCH_SPECS, DEMO_SPEC, TINY_SPEC, CaseSpec
+from .markers import CALCIFICATION_HU, CT_GOLD_HU, CT_MAX_HU, MU_GOLD, add_to_array
+from .recipes import BENCH_SPECS, DEMO_SPEC, MARKER_SPECS, TINY_SPEC, CaseSpec
 
 #: Bump when the generator's output changes for the same recipe (invalidates cached cases).
 GENERATOR_VERSION = "1"
@@ -62,6 +63,11 @@ class Case:
     description: str = ""
     truth_path: Path | None = None
     timings: dict = field(default_factory=dict)
+    #: implanted markers: ``shape``, ``planning_lps`` (planning frame), ``daily_lps`` (the CBCT's frame,
+    #: migration included), ``length_mm``, ``diameter_mm``, ``migrated_mm``
+    markers: list = field(default_factory=list)
+    #: calcifications (not markers): ``planning_lps``, ``daily_lps``, ``diameter_mm``
+    calcifications: list = field(default_factory=list)
 
 
 def cache_dir() -> Path:
@@ -127,7 +133,7 @@ def _planning(spec: CaseSpec, root: Path, timings: dict) -> tuple[Path, sitk.Ima
 def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     """The case of a recipe: read from the cache, or generated, written atomically and returned."""
     root = Path(root) if root else cache_dir()
-    final = root / "cases" / f"{spec.name}-{_key(spec)}"
+    final = root / "cases" / f"{spec.name}-{_key(spec.key_fields())}"
     if (final / "truth.json").is_file():
         return _read_case(final)
     timings: dict = {}
@@ -138,16 +144,24 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     from .cbct import simulate_cbct  # RTK is loaded only when a case has to be generated
 
     t0 = time.perf_counter()
-    daily = simulate_cbct(plan, m, iso, spec.cbct, timings)
+    to_daily = geometry.planning_to_daily(m, iso, (0.0, 0.0, 0.0))
+    daily_gold, daily_calc = _daily_inclusions(spec, to_daily)
+    inclusions = [(daily_gold, MU_GOLD), (daily_calc, spec.cbct.mu_water * (1 + CALCIFICATION_HU / 1000))]
+    daily = simulate_cbct(plan, m, iso, spec.cbct, timings, inclusions=inclusions)
     timings = {k: round(v, 2) for k, v in timings.items()}
     timings["cbct_s"] = round(time.perf_counter() - t0, 2)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.name}-", dir=final.parent))
     os.chmod(tmp, 0o755)
     try:
-        _link_or_copy(plan_path, tmp / "planning.mha")
+        if spec.markers or spec.calcifications:
+            _write_image(_planning_with_inclusions(plan, spec), tmp / "planning.mha")
+        else:
+            _link_or_copy(plan_path, tmp / "planning.mha")
         _write_image(daily, tmp / "daily.mha")
         truth = _truth(spec, m, iso, timings)
+        truth["markers"] = _marker_truth(spec.markers, daily_gold, spec.migration)
+        truth["calcifications"] = _marker_truth(spec.calcifications, daily_calc, None)
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2, default=_jsonable))
         try:
             os.rename(tmp, final)
@@ -157,6 +171,43 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _read_case(final)
+
+
+def _daily_inclusions(spec: CaseSpec, to_daily) -> tuple[list, list]:
+    """Markers and calcifications at their daily (CBCT-frame) positions, the migration applied."""
+    gold = [mk.moved(to_daily) for mk in spec.markers]
+    if spec.migration:
+        i, offset = spec.migration
+        gold[i] = gold[i].shifted(offset)
+    return gold, [mk.moved(to_daily) for mk in spec.calcifications]
+
+
+def _planning_with_inclusions(plan: sitk.Image, spec: CaseSpec) -> sitk.Image:
+    """The planning CT with its markers (extended HU scale) and calcifications drawn in."""
+    arr = sitk.GetArrayFromImage(plan)
+    geo = (plan.GetOrigin(), plan.GetSpacing(), np.reshape(plan.GetDirection(), (3, 3)))
+    add_to_array(arr, spec.calcifications, *geo, CALCIFICATION_HU)
+    add_to_array(arr, spec.markers, *geo, CT_GOLD_HU)
+    out = sitk.GetImageFromArray(np.minimum(arr, CT_MAX_HU))
+    out.CopyInformation(plan)
+    return out
+
+
+def _marker_truth(planned, daily, migration) -> list:
+    out = []
+    for i, (p, d) in enumerate(zip(planned, daily, strict=True)):
+        moved = migration[1] if migration and migration[0] == i else (0.0, 0.0, 0.0)
+        out.append(
+            {
+                "shape": p.shape,
+                "planning_lps": list(p.center_lps),
+                "daily_lps": list(d.center_lps),
+                "length_mm": p.length_mm,
+                "diameter_mm": p.diameter_mm,
+                "migrated_mm": list(moved),
+            }
+        )
+    return out
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -194,6 +245,8 @@ def _read_case(folder: Path) -> Case:
         description=t["description"],
         truth_path=folder / "truth.json",
         timings=t.get("timings_s", {}),
+        markers=t.get("markers", []),
+        calcifications=t.get("calcifications", []),
     )
 
 
@@ -202,9 +255,14 @@ def bench_case_names() -> list[str]:
     return [s.name for s in BENCH_SPECS]
 
 
+def marker_case_names() -> list[str]:
+    """Names of the marker-detection benchmark cases (CBCTs with implanted gold markers)."""
+    return [s.name for s in MARKER_SPECS]
+
+
 def get_case(name: str) -> Case:
     """A named case (benchmark or ``"demo"``), cached and deterministic."""
-    specs = {s.name: s for s in (*BENCH_SPECS, DEMO_SPEC)}
+    specs = {s.name: s for s in (*BENCH_SPECS, *MARKER_SPECS, DEMO_SPEC)}
     if name not in specs:
         raise IGRTInputError(f"unknown case {name!r}; known: {', '.join(specs)}")
     return build_case(specs[name])
@@ -243,6 +301,7 @@ __all__ = [
     "CBCTSettings",
     "CaseSpec",
     "bench_case_names",
+    "marker_case_names",
     "build_case",
     "demo_case",
     "get_case",

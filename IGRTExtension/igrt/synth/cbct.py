@@ -27,6 +27,7 @@ from itk import RTK as rtk
 from scipy import ndimage
 
 from .. import geometry
+from .markers import add_to_array
 
 _RTK_IN_LPS = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
@@ -98,8 +99,11 @@ def _body_corners(planning: sitk.Image, threshold=-500.0) -> np.ndarray:
     return np.array([planning.TransformContinuousIndexToPhysicalPoint(list(map(float, i))) for i in idx])
 
 
-def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSettings):
-    """μ (1/mm) of the moved anatomy on an RTK-frame grid that covers the body: an itk image for RTK."""
+def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSettings, inclusions=()):
+    """μ (1/mm) of the moved anatomy on an RTK-frame grid that covers the body: an itk image for RTK.
+
+    ``inclusions``: [(markers at their daily positions, μ)] drawn in with their partial volume.
+    """
     # Planning point q → daily (CBCT-frame) point d = M(q) − iso: the isocenter is the CBCT origin.
     a = geometry.planning_to_daily(matrix_lps, planning_isocenter_lps, (0.0, 0.0, 0.0))
     corners_d = geometry.apply(a, _body_corners(planning))
@@ -122,6 +126,8 @@ def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSetti
     t.SetTranslation(inv[:3, 3].tolist())
     hu = sitk.GetArrayFromImage(sitk.Resample(planning, ref, t, sitk.sitkLinear, -1000.0, sitk.sitkFloat32))
     mu = np.maximum(s.mu_water * (1.0 + hu / 1000.0), 0.0)
+    for objects, value in inclusions:
+        add_to_array(mu, objects, _RTK_IN_LPS @ lo, [h] * 3, _RTK_IN_LPS, value)
     return _itk(mu, lo, [h] * 3)
 
 
@@ -174,16 +180,17 @@ def _fdk(projections, geometry, s: CBCTSettings):
 
 
 def simulate_cbct(
-    planning: sitk.Image, matrix_lps, planning_isocenter_lps, settings=None, timings=None
+    planning: sitk.Image, matrix_lps, planning_isocenter_lps, settings=None, timings=None, inclusions=()
 ) -> sitk.Image:
     """Daily CBCT (float32 HU, LPS, isocenter at the origin and image centre) of the moved planning CT.
 
     Deterministic for a given ``settings.seed``. ``timings`` (a dict) receives seconds per stage.
+    ``inclusions`` ([(markers in the CBCT frame, μ 1/mm)]) are drawn into the attenuation analytically.
     """
     s = settings or CBCTSettings()
     tm = timings if timings is not None else {}
     t0 = time.perf_counter()
-    mu = moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s)
+    mu = moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s, inclusions)
     tm["resample_s"] = time.perf_counter() - t0
     geometry = _geometry(s)
     fp = rtk.JosephForwardProjectionImageFilter[_img_type(), _img_type()].New()

@@ -64,6 +64,20 @@ class CaseSpec:
     #: an explicit 4×4 (planning frame) instead of translation/rotation
     matrix: tuple | None = None
     cbct: CBCTSettings = CBCTSettings()
+    #: implanted gold markers (``markers.Marker``, planning frame), in the planning CT and in the CBCT
+    markers: tuple = ()
+    #: dense non-marker spots (calcifications, ``CALCIFICATION_HU``) a detector must not take for markers
+    calcifications: tuple = ()
+    #: (marker index, (dx, dy, dz) mm): that marker migrated by this LPS offset before the daily image
+    migration: tuple | None = None
+
+    def key_fields(self) -> dict:
+        """The recipe as hashed for the cache; marker fields only when used (older keys stay valid)."""
+        d = dataclasses.asdict(self)
+        for k in ("markers", "calcifications", "migration"):
+            if not d[k]:
+                del d[k]
+        return d
 
     def planning_recipe(self) -> dict:
         """The fields that determine the planning CT (shared between cases)."""
@@ -176,3 +190,44 @@ TINY_SPEC = CaseSpec(
     rotation_deg=(1.5, -1.0, 2.0),
     cbct=TINY_CBCT,
 )
+
+
+def _marker_bench() -> list[CaseSpec]:
+    """CBCT cases with 3–4 implanted markers (mixed shapes), calcifications, one migrated marker."""
+    from .markers import Marker, prostate_marker_set
+
+    iso = CaseSpec("iso").isocenter()
+    calcs = (Marker("sphere", tuple(np.round(iso + (6.0, 9.0, -7.0), 2)), diameter_mm=2.0),)
+    out = []
+    for i in range(1, 11):
+        cbct = dataclasses.replace(MEDIUM_CBCT, seed=40 + i)
+        if i == 9:
+            cbct = dataclasses.replace(cbct, i0=8e3, scatter_fraction=0.35, hu_scale=0.88, hu_offset=-70.0)
+        out.append(
+            CaseSpec(
+                name=f"markers_{i:02d}",
+                description=f"pelvis phantom with {3 + i % 2} gold markers (mixed shapes) and a calcification"
+                + (", low dose, strong scatter" if i == 9 else ""),
+                cbct=cbct,
+                markers=prostate_marker_set(iso, seed=200 + i, n=3 + i % 2),
+                calcifications=calcs,
+                **MEDIUM_CT,
+                **_draw(140 + i),
+            )
+        )
+    out.append(
+        CaseSpec(
+            name="markers_11_migration",
+            description="4 gold markers, marker 2 migrated 4 mm (S–I) between planning and treatment",
+            cbct=dataclasses.replace(MEDIUM_CBCT, seed=51),
+            markers=prostate_marker_set(iso, seed=211, n=4),
+            calcifications=calcs,
+            migration=(1, (0.0, 0.0, 4.0)),
+            **MEDIUM_CT,
+            **_draw(151),
+        )
+    )
+    return out
+
+
+MARKER_SPECS = _marker_bench()
