@@ -33,7 +33,7 @@ from .. import geometry
 from ..errors import IGRTInputError
 from .cbct import CBCTSettings
 from .markers import CALCIFICATION_HU, CT_GOLD_HU, CT_MAX_HU, MU_GOLD, add_to_array
-from .recipes import BENCH_SPECS, DEMO_SPEC, MARKER_SPECS, TINY_SPEC, CaseSpec
+from .recipes import BENCH_SPECS, DEMO_SPEC, MARKER_SPECS, TINY_MARKER_SPEC, TINY_SPEC, CaseSpec
 
 #: Bump when the generator's output changes for the same recipe (invalidates cached cases).
 GENERATOR_VERSION = "1"
@@ -273,6 +273,11 @@ def demo_case() -> Case:
     return build_case(DEMO_SPEC)
 
 
+def tiny_marker_case(root: Path | None = None) -> Case:
+    """The tiny case with four gold markers of mixed shapes (tests of detection and the marker match)."""
+    return build_case(TINY_MARKER_SPEC, root)
+
+
 def tiny_case(matrix_lps=None, seed: int = 0, root: Path | None = None) -> Case:
     """A small pelvis case for tests (CT 96×96×48 at 2.5 mm, CBCT 64³ at 2.5 mm): a few seconds to build.
 
@@ -306,4 +311,5 @@ __all__ = [
     "demo_case",
     "get_case",
     "tiny_case",
+    "tiny_marker_case",
 ]

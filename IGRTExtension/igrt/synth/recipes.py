@@ -231,3 +231,22 @@ def _marker_bench() -> list[CaseSpec]:
 
 
 MARKER_SPECS = _marker_bench()
+
+
+def _tiny_markers() -> CaseSpec:
+    from .markers import prostate_marker_set
+
+    # Markers need CBCT voxels near 1 mm: a 72 × 72 × 48 grid at 1.25 mm around the isocenter.
+    cbct = dataclasses.replace(
+        TINY_CBCT, size=(72, 72, 48), spacing=(1.25, 1.25, 1.25), detector_spacing=(1.5, 1.5), volume_spacing=1.25
+    )
+    return dataclasses.replace(
+        TINY_SPEC,
+        name="tiny-markers",
+        description="tiny pelvis (anatomy ×0.55) with 4 gold markers, CBCT 72×72×48 at 1.25 mm",
+        cbct=cbct,
+        markers=prostate_marker_set(TINY_SPEC.isocenter(), seed=3, n=4),
+    )
+
+
+TINY_MARKER_SPEC = _tiny_markers()
