@@ -238,7 +238,11 @@ def _tiny_markers() -> CaseSpec:
 
     # Markers need CBCT voxels near 1 mm: a 72 × 72 × 48 grid at 1.25 mm around the isocenter.
     cbct = dataclasses.replace(
-        TINY_CBCT, size=(72, 72, 48), spacing=(1.25, 1.25, 1.25), detector_spacing=(1.5, 1.5), volume_spacing=1.25
+        TINY_CBCT,
+        size=(72, 72, 48),
+        spacing=(1.25, 1.25, 1.25),
+        detector_spacing=(1.5, 1.5),
+        volume_spacing=1.25,
     )
     return dataclasses.replace(
         TINY_SPEC,
