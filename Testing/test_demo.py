@@ -10,12 +10,15 @@ from igrt.demo import run_demo
 
 
 def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
-    monkeypatch.setattr(cases, "demo_case", lambda: cases.tiny_case())
+    monkeypatch.setattr(cases, "demo_case", lambda: cases.tiny_marker_case())
     out = tmp_path / "demo"
     lines = []
     assert run_demo(out, progress=lines.append) == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        "daily_markers.json",
+        "marker_result.json",
         "panels",
+        "planning_markers.json",
         "registration.dcm",
         "report.html",
         "result.json",
@@ -24,7 +27,12 @@ def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
     result = json.loads((out / "result.json").read_text())
     extra = result["extra"]
     assert extra["translation error at isocenter (mm)"] < 0.8 and extra["rotation error (°)"] < 0.6
+    markers = json.loads((out / "marker_result.json").read_text())
+    assert markers["method"] == "fiducial" and len(markers["quality"]["pairs"]) == 4
+    assert markers["extra"]["translation error at isocenter (mm)"] < 0.5
+    assert len(json.loads((out / "daily_markers.json").read_text())["markers"]) == 4
     page = (out / "report.html").read_text()
+    assert "Marker match beside the image match" in page and "marker − image (mm)" in page
     assert "couch moves" in page and "patient is displaced" in page
     assert "Verdict (TG-142" in page
     for name in ("fusion_after", "checkerboard_after", "difference_after", "contours_after"):

@@ -42,8 +42,35 @@ def _verdict(couch: dict) -> dict:
     return check
 
 
-def render_html(result: dict, panels: dict, title: str = "IGRT daily match") -> str:
-    """The report page for a result JSON and its panel pictures (file names relative to the page)."""
+def marker_html(image_result: dict, marker_result: dict) -> str:
+    """The marker match beside the image match: both displacements, their difference, per-marker fit."""
+    ti, tm = np.asarray(image_result["translation_mm"]), np.asarray(marker_result["translation_mm"])
+    q = marker_result["quality"]
+    rows = "".join(
+        f"<tr><td>planning M{i + 1} ↔ daily M{j + 1}</td><td>{res:.2f}</td>"
+        f"<td>{'' if loo is None else f'{loo:.2f}'}</td></tr>"
+        for (i, j), res, loo in zip(q["pairs"], q["residuals_mm"], q["leave_one_out_mm"], strict=True)
+    )
+    warnings = "".join(f"<li class=warn>{html.escape(w)}</li>" for w in marker_result.get("warnings", []))
+    tre = q.get("predicted_tre_at_isocenter_mm")
+    return f"""<h2>Marker match beside the image match</h2>
+<p class=sense>patient is displaced — where the planned anatomy went (DICOM LPS: x left, y posterior, z superior)</p>
+<table><tr><th></th><th>x (L)</th><th>y (P)</th><th>z (S)</th><th>|t| (mm)</th></tr>
+{_row("image match, translation (mm)", [*ti, np.linalg.norm(ti)])}
+{_row("marker match, translation (mm)", [*tm, np.linalg.norm(tm)])}
+{_row("marker − image (mm)", [*(tm - ti), np.linalg.norm(tm - ti)])}
+{_row("image match, rotation (°)", [*image_result["rotation_deg"], float("nan")])}
+{_row("marker match, rotation (°)", [*marker_result["rotation_deg"], float("nan")])}</table>
+<p>Marker fit: FRE {q["fre_mm"]:.2f} mm, predicted TRE at the isocenter
+{"–" if tre is None else f"{tre:.2f} mm"} (Fitzpatrick–West), {len(q["pairs"])} pairs.</p>
+<table><tr><th>pair</th><th>residual (mm)</th><th>leave-one-out error (mm)</th></tr>{rows}</table>
+{f"<ul>{warnings}</ul>" if warnings else ""}
+"""
+
+
+def render_html(result: dict, panels: dict, title: str = "IGRT daily match", marker_result=None) -> str:
+    """The report page for a result JSON and its panel pictures (file names relative to the page);
+    ``marker_result`` (a fiducial result JSON) adds the marker match beside the image match."""
     t, r, c = result["translation_mm"], result["rotation_deg"], result["couch"]
     check = _verdict(c)
     q = result["quality"]
@@ -94,6 +121,7 @@ match time {result["elapsed_s"]:.2f} s. {html.escape(result.get("software", {}).
 <p>{html.escape(q.get("metric", ""))}: before {q["similarity_before"]:.3f}, after {q["similarity_after"]:.3f}</p>
 <table><tr><th>stage</th><th>similarity before</th><th>after</th><th>samples</th><th>iterations</th></tr>{stages}</table>
 {f"<table>{extra}</table>" if extra else ""}
+{marker_html(result, marker_result) if marker_result else ""}
 <h2>Comparison</h2>
 <p class=sense>Fusion: planning magenta, daily green (grey where they agree). Difference: daily − planning after a
 linear intensity match, red positive, blue negative, ±300 HU full scale.</p>
@@ -110,7 +138,7 @@ linear intensity match, red positive, blue negative, ±300 HU full scale.</p>
 """
 
 
-def write_report(result: dict, planning, daily, folder, title="IGRT daily match") -> Path:
+def write_report(result: dict, planning, daily, folder, title="IGRT daily match", marker_result=None) -> Path:
     """Write panels and ``report.html`` into ``folder`` (pictures under ``panels/``); returns the page path."""
     folder = Path(folder)
     views = compare.comparison_slices(
@@ -123,5 +151,5 @@ def write_report(result: dict, planning, daily, folder, title="IGRT daily match"
     names = compare.write_panels(views, folder / "panels")
     panels = {k: f"panels/{v}" for k, v in names.items()}
     page = folder / "report.html"
-    atomic_write_text(page, render_html(result, panels, title))
+    atomic_write_text(page, render_html(result, panels, title, marker_result))
     return page

@@ -172,14 +172,23 @@ def _bench() -> list[CaseSpec]:
 
 
 BENCH_SPECS = _bench()
-DEMO_SPEC = CaseSpec(
-    name="demo",
-    description="pelvis phantom (CT 256×256×96), CBCT 180×180×128 at 1.5 mm",
-    cbct=DEMO_CBCT,
-    translation_mm=(6.0, -4.0, 3.0),
-    rotation_deg=(1.0, -1.5, 2.0),
-    **MEDIUM_CT,
-)
+
+
+def _demo() -> CaseSpec:
+    from .markers import prostate_marker_set
+
+    return CaseSpec(
+        name="demo",
+        description="pelvis phantom (CT 256×256×96) with 4 gold markers in the prostate, CBCT 180×180×128 at 1.5 mm",
+        cbct=DEMO_CBCT,
+        translation_mm=(6.0, -4.0, 3.0),
+        rotation_deg=(1.0, -1.5, 2.0),
+        markers=prostate_marker_set(CaseSpec("iso").isocenter(), seed=5, n=4),
+        **MEDIUM_CT,
+    )
+
+
+DEMO_SPEC = _demo()
 TINY_SPEC = CaseSpec(
     name="tiny",
     description="tiny pelvis (anatomy ×0.55, CT 96×96×48 at 2.5 mm, CBCT 64³) for tests",
@@ -236,18 +245,19 @@ MARKER_SPECS = _marker_bench()
 def _tiny_markers() -> CaseSpec:
     from .markers import prostate_marker_set
 
-    # Markers need CBCT voxels near 1 mm: a 72 × 72 × 48 grid at 1.25 mm around the isocenter.
+    # Markers need CBCT voxels near 1 mm: a 96 × 96 × 64 grid at 1.25 mm around the isocenter.
     cbct = dataclasses.replace(
         TINY_CBCT,
-        size=(72, 72, 48),
+        size=(96, 96, 64),
         spacing=(1.25, 1.25, 1.25),
+        detector_size=(128, 96),
         detector_spacing=(1.5, 1.5),
         volume_spacing=1.25,
     )
     return dataclasses.replace(
         TINY_SPEC,
         name="tiny-markers",
-        description="tiny pelvis (anatomy ×0.55) with 4 gold markers, CBCT 72×72×48 at 1.25 mm",
+        description="tiny pelvis (anatomy ×0.55) with 4 gold markers, CBCT 96×96×64 at 1.25 mm",
         cbct=cbct,
         markers=prostate_marker_set(TINY_SPEC.isocenter(), seed=3, n=4),
     )
