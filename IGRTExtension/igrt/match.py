@@ -92,7 +92,7 @@ class MatchResult:
         return result_dict(self)
 
 
-def _isocenters(planning: Volume, daily: Volume, options: MatchOptions, warnings: list):
+def resolve_isocenters(planning: Volume, daily: Volume, options: MatchOptions, warnings: list):
     """Planning and daily isocenters (DESIGN §3): declared, or derived with a recorded warning."""
     p_iso = options.planning_isocenter_lps
     if p_iso is None:
@@ -232,7 +232,7 @@ def run_match(
     if options.method not in METHODS:
         raise IGRTInputError(f"unknown match method {options.method!r}; use one of {', '.join(METHODS)}")
     warnings: list = []
-    p_iso, d_iso = _isocenters(planning, daily, options, warnings)
+    p_iso, d_iso = resolve_isocenters(planning, daily, options, warnings)
     _check_overlap(planning.image, daily.image, p_iso, d_iso, options.clip_box_mm)
 
     # Initial alignment at the isocenters: planning point q -> daily point q - p_iso + d_iso.
