@@ -1,5 +1,7 @@
 """Marker pairing and point-based rigid registration: hand-worked cases."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -179,4 +181,27 @@ def test_migrated_marker_flagged_and_match_without_it(tmp_path, capsys):
     assert r2["quality"]["excluded"] == [2] and r2["quality"]["suspected_migration"] == []
     assert main([*argv, "--exclude", "9", "--out", str(tmp_path / "bad.json")]) == 2
     assert not (tmp_path / "bad.json").exists()
+    capsys.readouterr()
+
+
+def test_migration_thresholds_are_configurable(tmp_path, capsys):
+    """The same 4 mm migration (distance changes up to 2.59 mm): silent above a 3 mm warning level,
+    'exclude it' below a 2 mm exclusion level; nonsense thresholds are refused."""
+    from igrt.cli import main
+
+    iso = MARKERS.mean(axis=0)
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(1, -1, 2), iso, (3, -2, 4))
+    daily = geometry.apply(m, MARKERS)
+    daily[2] += (0.0, 0.0, 4.0)
+    _write_markers(tmp_path / "p.json", MARKERS)
+    _write_markers(tmp_path / "d.json", daily)
+    out = tmp_path / "r.json"
+    argv = ["fiducials", "match", str(tmp_path / "p.json"), str(tmp_path / "d.json"), "--out", str(out)]
+    assert main([*argv, "--migration-warn", "3", "--migration-exclude", "5"]) == 0
+    assert json.loads(out.read_text())["quality"]["suspected_migration"] == []
+    assert main([*argv, "--migration-warn", "1", "--migration-exclude", "2"]) == 0
+    r = json.loads(out.read_text())
+    assert r["quality"]["suspected_migration"] == [2]
+    assert any("exclude it and match again" in w for w in r["warnings"])
+    assert main([*argv, "--migration-warn", "3", "--migration-exclude", "2"]) == 2
     capsys.readouterr()

@@ -374,6 +374,7 @@ def cmd_fiducials_match(args) -> int:
         args.daily_isocenter,
         args.orientation,
         exclude=[i - 1 for i in args.exclude or ()],
+        migration=(args.migration_warn, args.migration_exclude),
     )
     write_json(args.out, result)
     q = result["quality"]
@@ -539,6 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--orientation", default="HFS", help="patient position for the couch correction")
     fm.add_argument(
         "--exclude", type=int, nargs="+", metavar="N", help="planning marker numbers (1-based) to leave out"
+    )
+    fm.add_argument(
+        "--migration-warn", type=float, default=1.5, help="warn when inter-marker distances change more (mm)"
+    )
+    fm.add_argument(
+        "--migration-exclude", type=float, default=3.0, help="suggest excluding the marker above this (mm)"
     )
     fm.add_argument("--out", required=True, help="result JSON to write")
     fm.set_defaults(func=cmd_fiducials_match)

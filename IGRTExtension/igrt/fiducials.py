@@ -82,8 +82,14 @@ class MarkerMatch:
     suspects: list = field(default_factory=list)  # markers that may have migrated (indices)
 
 
-def match_markers(planning, daily, target=None) -> MarkerMatch:
-    """Rigid match of paired markers with residuals, leave-one-out errors, TRE and a migration check."""
+def match_markers(
+    planning, daily, target=None, warn_mm: float = MIGRATION_WARN_MM, exclude_mm: float = MIGRATION_EXCLUDE_MM
+) -> MarkerMatch:
+    """Rigid match of paired markers with residuals, leave-one-out errors, TRE and a migration check.
+
+    Migration: a marker whose distances to the others changed by more than ``warn_mm`` is suspected;
+    above ``exclude_mm`` the warning suggests excluding it and matching again.
+    """
     p = np.asarray(planning, float)
     q = np.asarray(daily, float)
     m = rigid_from_points(p, q)
@@ -105,15 +111,15 @@ def match_markers(planning, daily, target=None) -> MarkerMatch:
     dq = np.linalg.norm(q[:, None] - q[None], axis=2)
     change = np.abs(dq - dp)
     warnings, suspects = [], []
-    if len(p) >= 3 and change.max() > MIGRATION_WARN_MM:
+    if len(p) >= 3 and change.max() > warn_mm:
         # The marker whose distances changed most, when the change concentrates on it.
         score = change.sum(axis=1)
         worst = int(np.argmax(score))
         suspects.append(worst)
-        level = "exclude it and match again" if change[worst].max() > MIGRATION_EXCLUDE_MM else "check it"
+        level = "exclude it and match again" if change[worst].max() > exclude_mm else "check it"
         warnings.append(
             f"marker {worst + 1} may have migrated: its distances to the others changed by up to "
-            f"{change[worst].max():.1f} mm (> {MIGRATION_WARN_MM} mm); {level}"
+            f"{change[worst].max():.1f} mm (> {warn_mm:g} mm); {level}"
         )
     return MarkerMatch(m, res, fre, loo, tre, change, warnings, suspects)
 

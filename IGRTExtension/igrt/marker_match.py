@@ -15,7 +15,7 @@ import numpy as np
 
 from . import geometry
 from .errors import IGRTInputError
-from .fiducials import match_markers, pair_markers
+from .fiducials import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
 
 
 def read_markers(path) -> np.ndarray:
@@ -48,7 +48,13 @@ def read_markers(path) -> np.ndarray:
 
 
 def marker_result(
-    planning_path, daily_path, isocenter=None, daily_isocenter=None, orientation="HFS", exclude=()
+    planning_path,
+    daily_path,
+    isocenter=None,
+    daily_isocenter=None,
+    orientation="HFS",
+    exclude=(),
+    migration=None,
 ) -> dict:
     """Pair, register and check the markers of two files; returns the result JSON (method "fiducial")."""
     return marker_result_from_points(
@@ -59,17 +65,26 @@ def marker_result(
         orientation,
         exclude=exclude,
         inputs={"planning_markers": str(planning_path), "daily_markers": str(daily_path)},
+        migration=migration,
     )
 
 
 def marker_result_from_points(
-    planning, daily, isocenter=None, daily_isocenter=None, orientation="HFS", exclude=(), inputs=None
+    planning,
+    daily,
+    isocenter=None,
+    daily_isocenter=None,
+    orientation="HFS",
+    exclude=(),
+    inputs=None,
+    migration=None,
 ) -> dict:
     """The marker match of two N×3 LPS point lists (each in its own image frame) as a result JSON.
 
     ``exclude``: planning-marker indices (0-based) left out of the fit, e.g. a migrated marker. When the
     migration check suspects a marker, the match without it is computed too and reported under
-    ``quality.without_suspect`` so that the user sees what excluding it would change.
+    ``quality.without_suspect`` so that the user sees what excluding it would change. ``migration``:
+    (warn, exclude) thresholds in mm (default ``fiducials.MIGRATION_WARN_MM``, ``MIGRATION_EXCLUDE_MM``).
     """
     from .match import MatchResult
 
@@ -88,7 +103,12 @@ def marker_result_from_points(
     if len(pairs) < 3:
         raise IGRTInputError(f"only {len(pairs)} marker pairs to match: at least 3 are needed")
     pi, qi = p[[i for i, _ in pairs]], q_planning[[j for _, j in pairs]]
-    fit = match_markers(pi, qi, target=p_iso)
+    warn_mm, exclude_mm = migration or (MIGRATION_WARN_MM, MIGRATION_EXCLUDE_MM)
+    if not 0 < warn_mm <= exclude_mm:
+        raise IGRTInputError(
+            f"migration thresholds must be 0 < warn ≤ exclude, got {warn_mm}, {exclude_mm} mm"
+        )
+    fit = match_markers(pi, qi, target=p_iso, warn_mm=warn_mm, exclude_mm=exclude_mm)
     warnings = list(pairing.warnings) + [_renumbered(w, pairs) for w in fit.warnings]
     warnings += [f"marker {i + 1} excluded from the match by the user" for i in excluded]
     if isocenter is None:
@@ -117,7 +137,13 @@ def marker_result_from_points(
         warnings=warnings,
         elapsed_s=time.perf_counter() - t0,
         inputs=inputs or {},
-        parameters={"isocenter": p_iso.tolist(), "daily_isocenter": d_iso.tolist(), "exclude": excluded},
+        parameters={
+            "isocenter": p_iso.tolist(),
+            "daily_isocenter": d_iso.tolist(),
+            "exclude": excluded,
+            "migration_warn_mm": warn_mm,
+            "migration_exclude_mm": exclude_mm,
+        },
         orientation=orientation or "HFS",
     )
     return res.to_dict()
