@@ -28,7 +28,7 @@ class RegistrationSettings:
     smoothing_mm: tuple = (3.0, 1.5, 0.0)
     iterations: int = 120
     learning_rate: float = 1.0
-    min_step: float = 5e-4
+    min_step: float = 2e-3
     relaxation: float = 0.5
     polish: bool = True  # remake the high-passed planning features at the result and re-run the finest level
     samples_per_level: int = 20000
@@ -36,6 +36,8 @@ class RegistrationSettings:
     high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
     search_mm: float = 24.0  # exhaustive coarse translation search (first stage only); 0 switches it off
     seed: int = 1234
+    #: first step of a level that starts near the answer (finer levels, refinements), × learning_rate
+    refine_step: float = 0.25
 
 
 @dataclass
@@ -455,8 +457,9 @@ def _optimise_level(
     reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetInterpolator(sitk.sitkLinear)
     # Steps shrink with the level's voxel size: coarse levels stop early, the finest converges finely.
+    first = s.learning_rate * factor * (s.refine_step if level > 0 else 1.0)
     reg.SetOptimizerAsRegularStepGradientDescent(
-        learningRate=s.learning_rate * factor,
+        learningRate=first,
         minStep=s.min_step * factor,
         numberOfIterations=s.iterations,
         relaxationFactor=s.relaxation,
