@@ -256,7 +256,12 @@ def run_match(
         settings = options.settings
         if refine:
             settings = dataclasses.replace(
-                settings, shrink_factors=(1,), smoothing_mm=(0.0,), polish=False, samples_per_level=10000
+                settings,
+                shrink_factors=(1,),
+                smoothing_mm=(0.0,),
+                polish=False,
+                samples_per_level=10000,
+                learning_rate=settings.learning_rate * settings.refine_step,  # it starts near the answer
             )
         kwargs = {
             "search": not refine,
