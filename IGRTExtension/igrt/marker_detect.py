@@ -23,6 +23,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from .errors import IGRTInputError
+from .registration import crop_box
 
 #: Physical volume (mm³) of a marker's dense core (blurred): a thin wire up to a 1 × 10 mm coil.
 MARKER_VOLUME_MM3 = (0.2, 150.0)
@@ -53,7 +54,9 @@ def detect_markers(image: sitk.Image, roi_center_lps=None, roi_size_mm=None, thr
     """
     img = sitk.Cast(image, sitk.sitkFloat32)
     if roi_center_lps is not None and roi_size_mm is not None:
-        img = _crop(img, roi_center_lps, roi_size_mm)
+        img = crop_box(img, roi_center_lps, roi_size_mm)
+        if img is None:
+            raise IGRTInputError("the marker search box lies outside the image")
     threshold = DEFAULT_THRESHOLD_HU if threshold_hu is None else float(threshold_hu)
     raw = sitk.GetArrayFromImage(img)
     smooth_img = sitk.SmoothingRecursiveGaussian(img, SMOOTHING_MM)
@@ -171,14 +174,3 @@ def required_contrast(core_volume_mm3: float, threshold: float) -> float:
     """
     rise = np.clip((core_volume_mm3 - 70.0) / 30.0, 0.0, 1.0)
     return float(threshold * (SMALL_CORE_RELIEF + (1.0 - SMALL_CORE_RELIEF) * rise))
-
-
-def _crop(img, center, size_mm):
-    half = np.asarray(size_mm, float) / 2
-    corners = [np.asarray(center, float) + half * s for s in (-1, 1)]
-    idx = np.array([img.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in c)) for c in corners])
-    lo = np.maximum(np.floor(idx.min(axis=0)).astype(int), 0)
-    hi = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, np.array(img.GetSize()))
-    if np.any(hi - lo < 1):
-        raise IGRTInputError("the marker search box lies outside the image")
-    return sitk.RegionOfInterest(img, [int(v) for v in hi - lo], [int(v) for v in lo])

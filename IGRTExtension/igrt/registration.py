@@ -72,7 +72,7 @@ class RegistrationOutcome:
     stop_reason: str = ""
 
 
-def _crop_box(image: sitk.Image, center, size_mm, margin_mm: float = 0.0) -> sitk.Image:
+def crop_box(image: sitk.Image, center, size_mm, margin_mm: float = 0.0) -> sitk.Image:
     """Crop ``image`` to the index bounds covering an axis-aligned LPS box (clamped to the image)."""
     half = np.asarray(size_mm, float) / 2.0 + margin_mm
     c = np.asarray(center, float)
@@ -300,14 +300,14 @@ def register_rigid(
     cheap; the region keeps CBCT truncation and cupping out of the samples.
     """
     s = settings or RegistrationSettings()
-    fixed_crop = _crop_box(planning, region.center_lps, region.size_mm)
+    fixed_crop = crop_box(planning, region.center_lps, region.size_mm)
     if fixed_crop is None:
         raise ValueError("the region of interest lies outside the planning image")
     fixed = _resample_to_spacing(fixed_crop, s.spacing_mm)
 
     # Crop the daily image to where the region can land within the capture range.
     center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
-    moving_crop = _crop_box(daily, center_daily, region.size_mm, s.capture_margin_mm)
+    moving_crop = crop_box(daily, center_daily, region.size_mm, s.capture_margin_mm)
     if moving_crop is None:
         raise ValueError("the region of interest does not overlap the daily image")
     moving = _resample_to_spacing(moving_crop, s.spacing_mm)
@@ -381,7 +381,7 @@ class _FixedFeatures:
         if self.sigma > 0:
             margin = 2.5 * self.sigma
             self.wide = _resample_to_spacing(
-                _crop_box(planning, region.center_lps, region.size_mm, margin), s.spacing_mm
+                crop_box(planning, region.center_lps, region.size_mm, margin), s.spacing_mm
             )
 
     def __call__(self, transform) -> sitk.Image:
