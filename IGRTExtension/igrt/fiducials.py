@@ -83,12 +83,18 @@ class MarkerMatch:
 
 
 def match_markers(
-    planning, daily, target=None, warn_mm: float = MIGRATION_WARN_MM, exclude_mm: float = MIGRATION_EXCLUDE_MM
+    planning,
+    daily,
+    target=None,
+    warn_mm: float = MIGRATION_WARN_MM,
+    exclude_mm: float = MIGRATION_EXCLUDE_MM,
+    names=None,
 ) -> MarkerMatch:
     """Rigid match of paired markers with residuals, leave-one-out errors, TRE and a migration check.
 
     Migration: a marker whose distances to the others changed by more than ``warn_mm`` is suspected;
-    above ``exclude_mm`` the warning suggests excluding it and matching again.
+    above ``exclude_mm`` the warning suggests excluding it and matching again. ``names`` label the
+    markers in warnings (default "marker 1", "marker 2", ...).
     """
     p = np.asarray(planning, float)
     q = np.asarray(daily, float)
@@ -116,9 +122,10 @@ def match_markers(
         score = change.sum(axis=1)
         worst = int(np.argmax(score))
         suspects.append(worst)
+        name = names[worst] if names else f"marker {worst + 1}"
         level = "exclude it and match again" if change[worst].max() > exclude_mm else "check it"
         warnings.append(
-            f"marker {worst + 1} may have migrated: its distances to the others changed by up to "
+            f"{name} may have migrated: its distances to the others changed by up to "
             f"{change[worst].max():.1f} mm (> {warn_mm:g} mm); {level}"
         )
     return MarkerMatch(m, res, fre, loo, tre, change, warnings, suspects)

@@ -108,8 +108,9 @@ def marker_result_from_points(
         raise IGRTInputError(
             f"migration thresholds must be 0 < warn ≤ exclude, got {warn_mm}, {exclude_mm} mm"
         )
-    fit = match_markers(pi, qi, target=p_iso, warn_mm=warn_mm, exclude_mm=exclude_mm)
-    warnings = list(pairing.warnings) + [_renumbered(w, pairs) for w in fit.warnings]
+    names = [f"planning marker {i + 1}" for i, _ in pairs]
+    fit = match_markers(pi, qi, target=p_iso, warn_mm=warn_mm, exclude_mm=exclude_mm, names=names)
+    warnings = list(pairing.warnings) + list(fit.warnings)
     warnings += [f"marker {i + 1} excluded from the match by the user" for i in excluded]
     if isocenter is None:
         warnings.append("no isocenter given: the centroid of the planning markers is used")
@@ -147,13 +148,6 @@ def marker_result_from_points(
         orientation=orientation or "HFS",
     )
     return res.to_dict()
-
-
-def _renumbered(warning: str, pairs) -> str:
-    """Fit warnings count markers within the fitted pairs; say the planning marker number instead."""
-    for k, (i, _) in enumerate(pairs):
-        warning = warning.replace(f"marker {k + 1} may", f"planning marker {i + 1} may")
-    return warning
 
 
 def _without_suspect(pi, qi, fit, pairs, p_iso) -> dict | None:
