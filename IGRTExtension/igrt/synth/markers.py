@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import geometry
+
 #: Planning CT value of solid gold (beam hardening and the scanner's calibration keep it far below
 #: µ_gold/µ_water), stored on
 #: an extended CT scale that saturates at ``CT_MAX_HU`` like a real scanner's (the CT is drawn, not
@@ -47,8 +49,8 @@ class Marker:
     def moved(self, matrix) -> Marker:
         """The marker carried by a rigid 4×4 (its centre and axis)."""
         m = np.asarray(matrix, float)
-        c = m[:3, :3] @ np.asarray(self.center_lps, float) + m[:3, 3]
-        a = m[:3, :3] @ np.asarray(self.axis, float)
+        c = geometry.apply(m, self.center_lps)
+        a = m[:3, :3] @ np.asarray(self.axis, float)  # a direction: rotated, not translated
         return Marker(
             self.shape, tuple(map(float, c)), tuple(map(float, a)), self.length_mm, self.diameter_mm
         )
