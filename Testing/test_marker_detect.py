@@ -7,6 +7,7 @@ import SimpleITK as sitk
 
 from conftest import make_block_phantom
 from igrt.marker_detect import detect_markers
+from igrt.synth.markers import Marker, add_to_array
 
 # Three gold cylinders (1 mm × 3 mm, axis along z, 8000 HU) at non-integer voxel positions.
 CENTERS_INDEX = ((100.3, 84.6, 50.2), (112.7, 78.2, 44.9), (90.5, 95.1, 58.4))
@@ -15,29 +16,14 @@ CENTERS_INDEX = ((100.3, 84.6, 50.2), (112.7, 78.2, 44.9), (90.5, 95.1, 58.4))
 def _ct_with_markers():
     img = make_block_phantom(size=(200, 170, 100), spacing=(1.0, 1.0, 1.25), origin=(-100.0, -140.0, 220.0))
     arr = sitk.GetArrayFromImage(img)
-    sp = np.array(img.GetSpacing())
-    sub = (np.arange(4) + 0.5) / 4 - 0.5  # 4³ supersampling: the partial volume of each voxel
-    truth = []
-    for c in CENTERS_INDEX:
-        ci = np.array(c)
-        truth.append(img.TransformContinuousIndexToPhysicalPoint(c))
-        lo = np.floor(ci - 4).astype(int)
-        zz, yy, xx = np.meshgrid(*(np.arange(a, a + 9) for a in lo[::-1]), indexing="ij")
-        frac = np.zeros(zz.shape)
-        for dx in sub:
-            for dy in sub:
-                for dz in sub:
-                    x, y, z = (
-                        (xx + dx - ci[0]) * sp[0],
-                        (yy + dy - ci[1]) * sp[1],
-                        (zz + dz - ci[2]) * sp[2],
-                    )
-                    frac += ((x**2 + y**2 <= 0.25) & (np.abs(z) <= 1.5)) / 64
-        block = arr[lo[2] : lo[2] + 9, lo[1] : lo[1] + 9, lo[0] : lo[0] + 9]
-        block[...] = block * (1 - frac) + 8000 * frac
+    truth = np.array([img.TransformContinuousIndexToPhysicalPoint(c) for c in CENTERS_INDEX])
+    markers = [Marker("cylinder", tuple(c), (0.0, 0.0, 1.0), 3.0, 1.0) for c in truth]
+    add_to_array(
+        arr, markers, img.GetOrigin(), img.GetSpacing(), np.reshape(img.GetDirection(), (3, 3)), 8000.0
+    )
     out = sitk.GetImageFromArray(arr.astype(np.float32))
     out.CopyInformation(img)
-    return out, np.array(truth)
+    return out, truth
 
 
 def test_markers_found_at_their_centroids():

@@ -1,15 +1,17 @@
 """A small known-transform marker case for the module's self-test: water block with gold markers.
 
 Planning: a water block (0 HU) in air with a bone rod (1200 HU, not a marker) and four gold cylinders
-(1 mm × 3 mm, 8000 HU) at non-integer voxel positions, with their partial volume computed by 4³
-supersampling. Daily: the same patient displaced by a known rigid ``matrix_lps`` (DESIGN §3: the daily
-value at q is the planning value at M⁻¹(q)), on the same grid and frame. numpy and SimpleITK only.
+(1 mm × 3 mm, 8000 HU) at non-integer voxel positions, drawn with their partial volume by the
+generator's marker renderer (``igrt.synth.markers``). Daily: the same patient displaced by a known rigid ``matrix_lps`` (DESIGN §3: the daily
+value at q is the planning value at M⁻¹(q)), on the same grid and frame.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
+
+from igrt.synth.markers import Marker, add_to_array
 
 #: Marker centers (continuous voxel index i, j, k): a spread like prostate seeds, no symmetry.
 MARKER_INDEX = ((38.3, 40.6, 20.2), (55.7, 36.2, 27.9), (47.5, 52.1, 33.4), (33.2, 49.7, 38.6))
@@ -26,27 +28,15 @@ def planning_image() -> tuple[sitk.Image, np.ndarray]:
     a[(i > 5) & (i < nx - 6) & (j > 8) & (j < ny - 8)] = 0.0  # water block
     a[((i - 70) ** 2 + (j - 65) ** 2) < 36] = 1200.0  # bone rod along z
     a += np.random.default_rng(3).normal(0.0, 5.0, a.shape)
-    sp = np.array(SPACING)
-    sub = (np.arange(4) + 0.5) / 4 - 0.5
-    for c in MARKER_INDEX:
-        ci = np.array(c)
-        lo = np.floor(ci - 4).astype(int)
-        zz, yy, xx = np.meshgrid(*(np.arange(v, v + 9) for v in lo[::-1]), indexing="ij")
-        frac = np.zeros(zz.shape)
-        for dx in sub:
-            for dy in sub:
-                for dz in sub:
-                    x = (xx + dx - ci[0]) * sp[0]
-                    y = (yy + dy - ci[1]) * sp[1]
-                    z = (zz + dz - ci[2]) * sp[2]
-                    frac += ((x**2 + y**2 <= 0.25) & (np.abs(z) <= 1.5)) / 64
-        block = a[lo[2] : lo[2] + 9, lo[1] : lo[1] + 9, lo[0] : lo[0] + 9]
-        block[...] = block * (1 - frac) + 8000.0 * frac
     image = sitk.GetImageFromArray(a.astype(np.float32))
     image.SetSpacing(SPACING)
     image.SetOrigin(ORIGIN)
     centers = np.array([image.TransformContinuousIndexToPhysicalPoint(c) for c in MARKER_INDEX])
-    return image, centers
+    markers = [Marker("cylinder", tuple(c), (0.0, 0.0, 1.0), 3.0, 1.0) for c in centers]
+    add_to_array(a, markers, ORIGIN, SPACING, np.eye(3), 8000.0)
+    with_markers = sitk.GetImageFromArray(a.astype(np.float32))
+    with_markers.CopyInformation(image)
+    return with_markers, centers
 
 
 def move_patient(planning: sitk.Image, matrix_lps) -> sitk.Image:
