@@ -9,7 +9,6 @@ Reference module is optional in an RT Plan); the planning image must share it.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from ..errors import IGRTInputError
+from .dicom_object import read_dicom_object
 
 RT_PLAN_CLASSES = {"1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.5.1.4.1.1.481.8"}  # RT Plan, RT Ion Plan
 ISOCENTER_TOL_MM = 0.01
@@ -45,15 +45,8 @@ def read_rtplan(path) -> PlanInfo:
     0.01 mm are named in a warning, since a multi-isocenter plan needs the user to pick one.
     """
     p = Path(path)
-    if not p.is_file():
-        raise IGRTInputError(f"RT plan {p} does not exist or is not a file")
-    try:
-        with warnings.catch_warnings():  # what matters is raised as one line
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(p, force=True)
-        sop_class = str(ds.get("SOPClassUID", "") or "")
-    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as e:
-        raise IGRTInputError(f"{p} is not a readable DICOM file ({' '.join(str(e).split())[:200]})") from e
+    ds = read_dicom_object(p, "RT plan")
+    sop_class = str(ds.get("SOPClassUID", "") or "")
     if sop_class not in RT_PLAN_CLASSES or ds.get("Modality") not in ("RTPLAN", None):
         what = ds.get("Modality") or (pydicom.uid.UID(sop_class).name if sop_class else "not DICOM")
         raise IGRTInputError(f"{p} is not an RT plan (it is {what})")

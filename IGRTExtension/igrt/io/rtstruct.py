@@ -10,14 +10,12 @@ has one triplet. SlicerRT loads such ROIs as one markups point list per ROI (see
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.errors import InvalidDicomError
 
 from ..errors import IGRTInputError
+from .dicom_object import read_dicom_object
 
 RT_STRUCTURE_SET_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
@@ -29,15 +27,7 @@ def _is_rtstruct(ds) -> bool:
 def read_rtstruct(path):
     """The dataset of an RTSTRUCT file, or one clear line why not."""
     p = Path(path)
-    if not p.is_file():
-        raise IGRTInputError(f"RT structure set {p} does not exist or is not a file")
-    try:
-        with warnings.catch_warnings():  # what matters is raised as one line
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(p, force=True)
-        ds.get("SOPClassUID")
-    except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as e:
-        raise IGRTInputError(f"{p} is not a readable DICOM file ({' '.join(str(e).split())[:200]})") from e
+    ds = read_dicom_object(p, "RT structure set")
     if not _is_rtstruct(ds):
         what = ds.get("Modality") or "not DICOM"
         raise IGRTInputError(f"{p} is not an RT structure set (it is {what})")
