@@ -261,7 +261,6 @@ def run_match(
                 smoothing_mm=(0.0,),
                 polish=False,
                 samples_per_level=10000,
-                learning_rate=settings.learning_rate * settings.refine_step,  # it starts near the answer
             )
         kwargs = {
             "search": not refine,

@@ -36,7 +36,7 @@ class RegistrationSettings:
     high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
     search_mm: float = 24.0  # exhaustive coarse translation search (first stage only); 0 switches it off
     seed: int = 1234
-    #: first step of a level that starts near the answer (finer levels, refinements), × learning_rate
+    #: first step of a level that starts near the answer (every level but a searched run's first), × learning_rate
     refine_step: float = 0.25
 
 
@@ -345,7 +345,8 @@ def register_rigid(
         levels = levels[:-1]  # the polish pass below is the finest level
     for level, (factor, sigma) in enumerate(levels):
         f_l, m_l, w_l = _level_images(fixed_f, moving, mask, factor, sigma)
-        stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations)
+        near = level > 0 or not search  # only the first level after the coarse search starts far off
+        stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations, near)
     if polish:
         # Polish: the planning features depend (at the field-of-view edges) on the transform they were
         # made with; remake them at the nearly converged transform and run the finest level.
@@ -361,6 +362,7 @@ def register_rigid(
             trace,
             progress,
             rotations,
+            True,
         )
     after = normalized_correlation(fixed_f, moving, transform, mask)
     return RegistrationOutcome(transform, before, after, n_samples, n_samples / max(n_region, 1), trace, stop)
@@ -442,8 +444,10 @@ def _optimise_level(
     trace: list,
     progress,
     rotations: bool = True,
+    near: bool = False,
 ) -> str:
-    """One resolution level of gradient descent on −NCC; updates ``transform`` in place."""
+    """One resolution level of gradient descent on −NCC; updates ``transform`` in place. A level that
+    starts ``near`` the answer takes a smaller first step (``refine_step``): a full one overshoots."""
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsCorrelation()
     reg.SetMetricFixedMask(mask)
@@ -457,7 +461,7 @@ def _optimise_level(
     reg.SetMetricUseMovingImageGradientFilter(False)
     reg.SetInterpolator(sitk.sitkLinear)
     # Steps shrink with the level's voxel size: coarse levels stop early, the finest converges finely.
-    first = s.learning_rate * factor * (s.refine_step if level > 0 else 1.0)
+    first = s.learning_rate * factor * (s.refine_step if near else 1.0)
     reg.SetOptimizerAsRegularStepGradientDescent(
         learningRate=first,
         minStep=s.min_step * factor,
