@@ -398,18 +398,15 @@ def cmd_fiducials_match(args) -> int:
 def cmd_fiducials_detect(args) -> int:
     from .io.volumes import read_volume
     from .marker_detect import detect_markers
+    from .marker_match import markers_json
 
     volume = read_volume(args.image)
     roi = args.roi
     found = detect_markers(volume.image, roi[:3] if roi else None, roi[3:] if roi else None, args.threshold)
     if not found:
         raise IGRTInputError(f"no markers found in {args.image} (threshold {args.threshold or 'default'} HU)")
-    markers = [{"position_lps": [round(float(v), 4) for v in p], "confidence": round(c, 3)} for p, c in found]
-    write_json(
-        args.out,
-        {"schema_version": "1.0", "kind": "igrt.markers", "image": str(args.image), "markers": markers},
-    )
-    _say(f"{len(markers)} marker(s) found; wrote {args.out}")
+    write_json(args.out, markers_json(found, image=args.image))
+    _say(f"{len(found)} marker(s) found; wrote {args.out}")
     return 0
 
 

@@ -143,20 +143,11 @@ def run_demo(out: Path, progress=print) -> int:
 def _marker_match(case, planning_image, daily_image, progress) -> dict:
     """Detect the gold markers in both images and match them (method "fiducial"), with truth errors."""
     from .marker_detect import detect_markers
-    from .marker_match import marker_result_from_points
+    from .marker_match import marker_result_from_points, markers_json
 
     progress("igrt demo: detecting gold markers and matching them…")
     found = {"planning": detect_markers(planning_image), "daily": detect_markers(daily_image)}
-    files = {
-        f"{key}_markers": {
-            "schema_version": "1.0",
-            "kind": "igrt.markers",
-            "markers": [
-                {"position_lps": [round(float(v), 4) for v in p], "confidence": round(c, 3)} for p, c in f
-            ],
-        }
-        for key, f in found.items()
-    }
+    files = {f"{key}_markers": markers_json(f) for key, f in found.items()}
     result = marker_result_from_points(
         [p for p, _ in found["planning"]],
         [p for p, _ in found["daily"]],

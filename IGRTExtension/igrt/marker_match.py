@@ -18,6 +18,17 @@ from .errors import IGRTInputError
 from .fiducials import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
 
 
+def markers_json(found, image=None) -> dict:
+    """The ``markers.json`` content of detections [(position_lps, confidence)] (the inverse of ``read_markers``)."""
+    out = {"schema_version": "1.0", "kind": "igrt.markers"}
+    if image is not None:
+        out["image"] = str(image)
+    out["markers"] = [
+        {"position_lps": [round(float(v), 4) for v in p], "confidence": round(float(c), 3)} for p, c in found
+    ]
+    return out
+
+
 def read_markers(path) -> np.ndarray:
     """N×3 marker positions (LPS mm) of a markers JSON or of an RTSTRUCT's POINT ROIs, or one line why not.
 
