@@ -176,6 +176,7 @@ BENCH_SPECS = _bench()
 
 def _demo() -> CaseSpec:
     from .markers import prostate_marker_set
+    from .phantom import landmark_lps
 
     return CaseSpec(
         name="demo",
@@ -183,7 +184,7 @@ def _demo() -> CaseSpec:
         cbct=DEMO_CBCT,
         translation_mm=(6.0, -4.0, 3.0),
         rotation_deg=(1.0, -1.5, 2.0),
-        markers=prostate_marker_set(CaseSpec("iso").isocenter(), seed=5, n=4),
+        markers=prostate_marker_set(landmark_lps("prostate"), seed=5, n=4),
         **MEDIUM_CT,
     )
 
@@ -204,8 +205,9 @@ TINY_SPEC = CaseSpec(
 def _marker_bench() -> list[CaseSpec]:
     """CBCT cases with 3–4 implanted markers (mixed shapes), calcifications, one migrated marker."""
     from .markers import Marker, prostate_marker_set
+    from .phantom import landmark_lps
 
-    iso = CaseSpec("iso").isocenter()
+    iso = landmark_lps("prostate")
     calcs = (Marker("sphere", tuple(np.round(iso + (6.0, 9.0, -7.0), 2)), diameter_mm=2.0),)
     out = []
     for i in range(1, 11):
