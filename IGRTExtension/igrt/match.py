@@ -24,6 +24,7 @@ from .registration import (
     euler_from_matrix,
     matrix_from_transform,
     register_rigid,
+    working_images_for,
 )
 from .volume import Volume
 
@@ -246,6 +247,7 @@ def run_match(
     }[options.method]
     stages = []
     outcome = None
+    working = working_images_for(planning.image, daily.image, options.settings)
     for name, region in stages_todo:
 
         def _progress(level, it, _name=name):
@@ -267,6 +269,7 @@ def run_match(
             # auto: the soft-tissue stage refines the translation only; the small region around the
             # target constrains rotations less well than the bone match does.
             "rotations": not (options.method == "auto" and name == "soft"),
+            "working": working,
         }
         try:
             try:

@@ -4,9 +4,8 @@ The planning CT is the fixed image, the daily image the moving one. SimpleITK's 
 maps a fixed (planning) point to the moving (daily) point holding the same anatomy, which is the
 DESIGN §3 result direction once the two isocenters are identified (see ``igrt.match``).
 
-Speed comes from working only where it matters: both images are cropped to the region of interest
-(plus the capture margin) and resampled to a common working spacing before the multi-resolution
-optimisation, so the cost does not grow with the size of the input volumes.
+Both images are prepared (cropped, resampled, high-passed) by ``igrt.working_images``; this module
+runs the coarse search and the multi-resolution optimisation on them.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import geometry
+from .working_images import WorkingImages, block_shrink, resample_to_spacing
 
 
 @dataclass
@@ -72,72 +72,6 @@ class RegistrationOutcome:
     stop_reason: str = ""
 
 
-def crop_box(image: sitk.Image, center, size_mm, margin_mm: float = 0.0) -> sitk.Image:
-    """Crop ``image`` to the index bounds covering an axis-aligned LPS box (clamped to the image)."""
-    half = np.asarray(size_mm, float) / 2.0 + margin_mm
-    c = np.asarray(center, float)
-    corners = np.array(
-        [
-            [c[0] + sx * half[0], c[1] + sy * half[1], c[2] + sz * half[2]]
-            for sx in (-1, 1)
-            for sy in (-1, 1)
-            for sz in (-1, 1)
-        ]
-    )
-    idx = np.array([image.TransformPhysicalPointToContinuousIndex(tuple(p)) for p in corners])
-    lo = np.maximum(np.floor(idx.min(axis=0)).astype(int), 0)
-    hi = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 1, np.array(image.GetSize()))
-    if np.any(hi - lo < 2):
-        return None
-    return sitk.RegionOfInterest(image, [int(v) for v in hi - lo], [int(v) for v in lo])
-
-
-def _resample_to_spacing(image: sitk.Image, spacing_mm: float) -> sitk.Image:
-    """Anti-aliased resampling to an isotropic working spacing (keeps origin and direction)."""
-    old_sp = np.array(image.GetSpacing())
-    new_sp = np.maximum(old_sp, spacing_mm)
-    if np.allclose(new_sp, old_sp):
-        return sitk.Cast(image, sitk.sitkFloat32)
-    sigma = np.sqrt(np.maximum(new_sp**2 - old_sp**2, 0.0)) / 2.355
-    smoothed = image
-    # Below a 1.6× reduction linear interpolation aliases little; skip the (costly) pre-smoothing.
-    if np.any(new_sp / old_sp > 1.6):
-        smoothed = sitk.SmoothingRecursiveGaussian(image, [float(max(s, 1e-3)) for s in sigma])
-    size = np.maximum(np.round(np.array(image.GetSize()) * old_sp / new_sp).astype(int), 2)
-    return sitk.Resample(
-        smoothed,
-        [int(s) for s in size],
-        sitk.Transform(),
-        sitk.sitkLinear,
-        image.GetOrigin(),
-        [float(s) for s in new_sp],
-        image.GetDirection(),
-        0.0,
-        sitk.sitkFloat32,
-    )
-
-
-def daily_field_of_view_mask(daily: sitk.Image, margin_mm: float) -> sitk.Image:
-    """Mask of the daily image's reliable field of view: a cylinder inscribed in its axial extent.
-
-    Cone-beam CT reconstructs a cylinder (axis along the scanner rotation axis, the image's third
-    axis); corners and the truncated rim carry artefacts, so we keep ``margin_mm`` away from them.
-    """
-    size = np.array(daily.GetSize())
-    sp = np.array(daily.GetSpacing())
-    half = (size - 1) * sp / 2.0
-    radius = min(half[0], half[1]) - margin_mm
-    zi = np.arange(size[2]) * sp[2] - half[2]
-    yi = np.arange(size[1]) * sp[1] - half[1]
-    xi = np.arange(size[0]) * sp[0] - half[0]
-    inside_z = np.abs(zi) <= half[2] - margin_mm
-    r2 = yi[:, None] ** 2 + xi[None, :] ** 2
-    arr = (inside_z[:, None, None] & (r2 <= radius**2)[None, :, :]).astype(np.uint8)
-    mask = sitk.GetImageFromArray(arr)
-    mask.CopyInformation(daily)
-    return mask
-
-
 def _grown(arr: np.ndarray, like: sitk.Image, mm: float) -> np.ndarray:
     """Boolean array dilated by about ``mm`` on the grid of ``like``."""
     img = sitk.GetImageFromArray(arr.astype(np.uint8))
@@ -186,44 +120,6 @@ def normalized_correlation(
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _block_shrink(image: sitk.Image, target_mm: float) -> sitk.Image:
-    """Block-average ``image`` towards voxels of about ``target_mm`` (cheap anti-aliased down-sampling)."""
-    factors = [max(1, int(target_mm / sp)) for sp in image.GetSpacing()]
-    if all(f == 1 for f in factors):
-        return image
-    return sitk.BinShrink(image, factors)
-
-
-def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float) -> sitk.Image:
-    """Weighted Gaussian local mean Σw·I / Σw, computed on a coarse grid and interpolated back.
-
-    The mean is smooth at the scale of ``sigma_mm``, so a grid of sigma/2 voxels represents it well
-    and keeps this cheap; SimpleITK's resampler brings it back to the image grid.
-    """
-    wi = _block_shrink(image * weight, sigma_mm / 2.0)
-    w = _block_shrink(weight, sigma_mm / 2.0)
-    num = sitk.SmoothingRecursiveGaussian(wi, sigma_mm)
-    den = sitk.SmoothingRecursiveGaussian(w, sigma_mm)
-    mean = sitk.Divide(num, sitk.Maximum(den, 1e-3))
-    return sitk.Resample(mean, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
-
-
-def high_pass(image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = None) -> sitk.Image:
-    """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels.
-
-    Cone-beam CT has smooth shading (cupping, scatter) and an offset HU scale; a high-pass keeps the
-    edges that carry the alignment and drops both. Normalised convolution keeps the truncated field of
-    view's outside from bleeding in; outside ``valid`` the result is 0.
-    """
-    img = sitk.Cast(image, sitk.sitkFloat32)
-    if valid is None:
-        w = sitk.Image(img.GetSize(), sitk.sitkFloat32) + 1.0
-        w.CopyInformation(img)
-    else:
-        w = sitk.Cast(valid > 0, sitk.sitkFloat32)
-    return sitk.Cast((img - _local_mean(img, w, sigma_mm)) * w, sitk.sitkFloat32)
-
-
 def _fft_correlate(a: np.ndarray, b: np.ndarray, shape) -> np.ndarray:
     """Cross-correlation c[u] = Σ a[x]·b[x+u] for all shifts, by FFT (valid part only)."""
     fa = np.fft.rfftn(a, shape, axes=(0, 1, 2))
@@ -244,7 +140,7 @@ def coarse_translation_search(
     An exhaustive search at a coarse spacing, done with FFTs: it gives the optimiser a start inside
     its basin even for set-up errors of a few centimetres, where gradient descent alone can stall.
     """
-    f = _resample_to_spacing(fixed, spacing_mm)
+    f = resample_to_spacing(fixed, spacing_mm)
     w = sitk.Resample(mask, f, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     m_pad = int(np.ceil(search_mm / spacing_mm))
     sp = np.array(f.GetSpacing())
@@ -254,7 +150,7 @@ def coarse_translation_search(
     ref.SetSpacing(f.GetSpacing())
     ref.SetDirection(f.GetDirection())
     ref.SetOrigin(f.TransformContinuousIndexToPhysicalPoint([-float(p) for p in pads]))
-    smooth = _block_shrink(moving, spacing_mm / 2.0)  # cheap anti-aliasing before sampling at 4 mm
+    smooth = block_shrink(moving, spacing_mm / 2.0)  # cheap anti-aliasing before sampling at 4 mm
     g = sitk.Resample(smooth, ref, initial, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
     garr = sitk.GetArrayFromImage(g).astype(np.float64)
     valid = np.isfinite(garr)
@@ -293,26 +189,25 @@ def register_rigid(
     progress=None,
     search: bool = False,
     rotations: bool = True,
+    working: WorkingImages | None = None,
 ) -> RegistrationOutcome:
     """Optimise a rigid transform (planning → daily points) inside ``region``, starting from ``initial``.
 
     The metric is normalised cross-correlation: invariant to the daily image's linear HU error and
-    cheap; the region keeps CBCT truncation and cupping out of the samples.
+    cheap; the region keeps CBCT truncation and cupping out of the samples. ``working`` shares the
+    images' preparation between the stages of one match (see ``working_images_for``).
     """
     s = settings or RegistrationSettings()
-    fixed_crop = crop_box(planning, region.center_lps, region.size_mm)
-    if fixed_crop is None:
+    working = working or working_images_for(planning, daily, s)
+    fixed = working.fixed(region.center_lps, region.size_mm)
+    if fixed is None:
         raise ValueError("the region of interest lies outside the planning image")
-    fixed = _resample_to_spacing(fixed_crop, s.spacing_mm)
 
-    # Crop the daily image to where the region can land within the capture range.
+    # The daily image where the region can land within the capture range, high-passed.
     center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
-    moving_crop = crop_box(daily, center_daily, region.size_mm, s.capture_margin_mm)
-    if moving_crop is None:
-        raise ValueError("the region of interest does not overlap the daily image")
-    moving = _resample_to_spacing(moving_crop, s.spacing_mm)
+    moving = working.moving(center_daily, region.size_mm)
 
-    fov = daily_field_of_view_mask(daily, margin_mm=8.0)
+    fov = working.fov
     region_arr = _region_samples(fixed, region)
     in_fov = sitk.Resample(fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
@@ -323,10 +218,8 @@ def register_rigid(
             raise NoIntensityBandError("the clip box holds no planning voxels in the bone intensity range")
         raise ValueError("too few planning voxels of the region fall inside the daily field of view")
 
-    features = _FixedFeatures(planning, region, fov, fixed, s)
-    if s.high_pass_mm > 0:
-        moving_fov = sitk.Resample(fov, moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        moving = high_pass(moving, s.high_pass_mm, moving_fov)
+    def features(transform):
+        return working.features(fixed, transform)
 
     transform = sitk.Euler3DTransform(initial)
     fixed_f = features(transform)
@@ -369,30 +262,13 @@ def register_rigid(
     return RegistrationOutcome(transform, before, after, n_samples, n_samples / max(n_region, 1), trace, stop)
 
 
-class _FixedFeatures:
-    """The planning image as the metric sees it: raw HU, or high-passed consistently with the daily image.
-
-    Both local means must average over the same anatomy: beyond the box faces (a wider planning crop)
-    and only inside the daily field of view, mapped onto the planning grid through the current
-    transform. Otherwise the two high-passed images differ systematically at the edges and bias the
-    match towards the transform the features were made with.
-    """
-
-    def __init__(self, planning, region, fov, fixed, s: RegistrationSettings):
-        self.fov, self.fixed, self.sigma = fov, fixed, s.high_pass_mm
-        self.wide = None
-        if self.sigma > 0:
-            margin = 2.5 * self.sigma
-            self.wide = _resample_to_spacing(
-                crop_box(planning, region.center_lps, region.size_mm, margin), s.spacing_mm
-            )
-
-    def __call__(self, transform) -> sitk.Image:
-        if self.wide is None:
-            return self.fixed
-        wide_fov = sitk.Resample(self.fov, self.wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        wide_hp = high_pass(self.wide, self.sigma, wide_fov)
-        return sitk.Resample(wide_hp, self.fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+def working_images_for(
+    planning: sitk.Image, daily: sitk.Image, settings: RegistrationSettings
+) -> WorkingImages:
+    """The shared image preparation for a match with these settings (one per match, all its stages)."""
+    return WorkingImages(
+        planning, daily, settings.spacing_mm, settings.high_pass_mm, settings.capture_margin_mm
+    )
 
 
 def _distance_to_mask(mask: sitk.Image) -> sitk.Image:
@@ -415,7 +291,7 @@ def _level_images(fixed, moving, mask, distance, factor: int, sigma_mm: float):
     def down(img):
         # Half the reduction by block averaging (cheap), the level's Gaussian on that smaller grid, then
         # linear resampling to the level's voxels.
-        small = _block_shrink(img, spacing / 2.0)
+        small = block_shrink(img, spacing / 2.0)
         if sigma_mm > 0:
             small = sitk.SmoothingRecursiveGaussian(small, sigma_mm)
         size = [
