@@ -40,6 +40,11 @@ MAX_TRANSLATION_MM = 50.0
 MAX_ROTATION_DEG = 10.0
 #: A refinement stage (soft tissue after bone) may move the isocenter at most this far.
 MAX_REFINEMENT_MM = 5.0
+#: ... and must raise the similarity by at least this much: a smaller gain is within the metric's noise
+#: (sampling, interpolation), and taking it only lets the result drift. On the rigid bench phantoms the
+#: soft-tissue stage gains 0.0000–0.0002 and moves the isocenter by 0.1 mm; a target that really moved
+#: against the bone by millimetres gains far more.
+MIN_REFINEMENT_GAIN = 0.001
 
 
 class MatchFailedError(Exception):
@@ -291,8 +296,9 @@ def run_match(
             np.array(outcome.transform.TransformPoint(tuple(p_iso)))
             - np.array(transform.TransformPoint(tuple(p_iso)))
         )
-        if refine and (outcome.metric_after <= outcome.metric_before or moved > MAX_REFINEMENT_MM):
-            # A refinement that does not improve the similarity is not taken; it is worth a warning
+        gain = outcome.metric_after - outcome.metric_before
+        if refine and (gain < MIN_REFINEMENT_GAIN or moved > MAX_REFINEMENT_MM):
+            # A refinement that does not clearly improve the similarity is not taken; it is worth a warning
             # only when it disagrees with the previous stage (moved far, or clearly lower similarity).
             if moved > MAX_REFINEMENT_MM or outcome.metric_after < outcome.metric_before - 0.005:
                 warnings.append(
