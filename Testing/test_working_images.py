@@ -1,0 +1,85 @@
+"""The images as the metric sees them, prepared once per match and shared between its stages."""
+
+import numpy as np
+import SimpleITK as sitk
+
+from igrt import geometry
+from igrt.io.volumes import read_volume
+from igrt.registration import RegistrationSettings, euler_from_matrix, working_images_for
+from igrt.synth.cases import tiny_case
+
+BONE_BOX = (180.0, 160.0, 140.0)
+SOFT_BOX = (40.0, 40.0, 40.0)  # the tiny daily image is 160 mm wide: box + 2 × 30 mm fits inside
+
+
+def _working():
+    case = tiny_case()
+    planning, daily = read_volume(case.planning_path).image, read_volume(case.daily_path).image
+    iso = np.asarray(case.planning_isocenter_lps, float)
+    to_daily = geometry.daily_frame_shift(iso, case.daily_isocenter_lps)
+    return to_daily, iso, (lambda: working_images_for(planning, daily, RegistrationSettings()))
+
+
+def _values_at(image: sitk.Image, like: sitk.Image) -> np.ndarray:
+    """``image`` sampled at ``like``'s voxel centres (nearest: the grids coincide where this is used)."""
+    out = sitk.Resample(image, like, sitk.Transform(), sitk.sitkNearestNeighbor, np.nan, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(out)
+
+
+def test_a_later_stage_crops_what_the_first_prepared():
+    to_daily, iso, new = _working()
+    iso = geometry.apply(to_daily, iso)  # the boxes are centred on the daily isocenter
+    working = new()
+    big = working.moving(iso, BONE_BOX)
+    small = working.moving(iso, SOFT_BOX)
+    # The soft box lies inside the bone box: its image is a sub-grid of the prepared one, same values.
+    index = np.array(big.TransformPhysicalPointToContinuousIndex(small.GetOrigin()))
+    np.testing.assert_allclose(index, np.round(index), atol=1e-6)
+    assert small.GetSpacing() == big.GetSpacing()
+    assert np.prod(small.GetSize()) < np.prod(big.GetSize())
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(small), _values_at(big, small))
+
+
+def test_sharing_changes_the_high_pass_only_near_the_crop_faces():
+    to_daily, iso, new = _working()
+    iso = geometry.apply(to_daily, iso)
+    shared = new()
+    shared.moving(iso, BONE_BOX)
+    from_shared = sitk.GetArrayFromImage(shared.moving(iso, SOFT_BOX))
+    alone = new().moving(iso, SOFT_BOX)
+    on_same_grid = _values_at(alone, shared.moving(iso, SOFT_BOX))
+    # Inside the soft box itself (30 mm = 2.5 sigma from the faces of its own crop) the two high-passes
+    # average the same anatomy up to the Gaussian's far tail.
+    inner = shared.moving(iso, SOFT_BOX)
+    lo = np.array(inner.TransformPhysicalPointToContinuousIndex(tuple(iso - np.array(SOFT_BOX) / 2))).astype(
+        int
+    )
+    hi = np.array(inner.TransformPhysicalPointToContinuousIndex(tuple(iso + np.array(SOFT_BOX) / 2))).astype(
+        int
+    )
+    lo, hi = np.maximum(lo, 0), np.minimum(hi, inner.GetSize())
+    region = (slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0]))
+    a, b = from_shared[region], on_same_grid[region]
+    ok = np.isfinite(b) & (b != 0)
+    assert ok.sum() > 1000
+    spread = np.std(a[ok])
+    assert np.percentile(np.abs(a[ok] - b[ok]), 99) < 0.05 * spread
+
+
+def test_planning_features_are_remade_only_when_the_transform_moved():
+    to_daily, iso, new = _working()
+    working = new()
+    fixed = working.fixed(iso, BONE_BOX)
+
+    def shifted(mm):
+        return euler_from_matrix(to_daily @ geometry.rigid_matrix(translation=(mm, 0, 0)), iso)
+
+    first = sitk.GetArrayFromImage(working.features(fixed, shifted(0.0)))
+    # Less than half a working voxel (0.75 mm): the features made at 0 mm are reused as they are.
+    reused = sitk.GetArrayFromImage(working.features(fixed, shifted(0.3)))
+    np.testing.assert_array_equal(reused, first)
+    # 6 mm: the field-of-view mask moved, the features are remade exactly as a fresh preparation makes them.
+    remade = sitk.GetArrayFromImage(working.features(fixed, shifted(6.0)))
+    fresh = sitk.GetArrayFromImage(new().features(fixed, shifted(6.0)))
+    np.testing.assert_array_equal(remade, fresh)
+    assert np.abs(remade - first).max() > 1.0
