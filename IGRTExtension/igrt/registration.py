@@ -77,7 +77,8 @@ def _grown(arr: np.ndarray, like: sitk.Image, mm: float) -> np.ndarray:
     img = sitk.GetImageFromArray(arr.astype(np.uint8))
     img.CopyInformation(like)
     radius = [max(1, int(round(mm / s))) for s in like.GetSpacing()]
-    return sitk.GetArrayViewFromImage(sitk.BinaryDilate(img, radius)) > 0
+    grown = sitk.BinaryDilate(img, radius)  # named: a view of a temporary image would outlive its buffer
+    return sitk.GetArrayViewFromImage(grown) > 0
 
 
 def _region_samples(fixed: sitk.Image, region: Region) -> np.ndarray:
@@ -90,7 +91,7 @@ def _region_samples(fixed: sitk.Image, region: Region) -> np.ndarray:
         arr &= _grown((f >= lo) & (f <= hi), fixed, 3.0)
     if region.edges_fraction is not None:
         # Where the planning image has structure: flat regions only add noise to the metric.
-        grad = sitk.GetArrayViewFromImage(sitk.GradientMagnitudeRecursiveGaussian(fixed, 2.0))
+        grad = sitk.GetArrayFromImage(sitk.GradientMagnitudeRecursiveGaussian(fixed, 2.0))
         arr &= _grown(grad >= np.quantile(grad, 1.0 - region.edges_fraction), fixed, 3.0)
     if region.mask is not None:
         m = sitk.Resample(region.mask, fixed, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)

@@ -1,0 +1,42 @@
+"""Which planning voxels the bone match samples: the bone band grown by about 3 mm, the same every time."""
+
+import numpy as np
+import SimpleITK as sitk
+
+from igrt.registration import Region, _region_samples
+
+
+def _planning(shape_zyx=(40, 60, 70), spacing=(1.5, 1.5, 2.5)):
+    a = np.zeros(shape_zyx, np.float32)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing(spacing)
+    return img
+
+
+def test_bone_band_is_grown_by_three_millimetres():
+    planning = _planning()
+    a = sitk.GetArrayFromImage(planning)
+    a[20, 30, 35] = 1200.0  # one bone voxel (z, y, x)
+    img = sitk.GetImageFromArray(a)
+    img.CopyInformation(planning)
+    region = Region(np.zeros(3), np.full(3, 500.0), intensity_range=(200.0, 3000.0))
+    samples = _region_samples(img, region)
+    z, y, x = np.nonzero(samples)
+    # 3 mm is 2 voxels of 1.5 mm (x, y) and 1 voxel of 2.5 mm (z), on each side of the bone voxel.
+    assert (x.min(), x.max(), y.min(), y.max(), z.min(), z.max()) == (33, 37, 28, 32, 19, 21)
+    assert samples[20, 30, 35] and not samples[20, 30, 38]
+
+
+def test_samples_are_the_same_on_every_call():
+    # The grown mask was once read through a NumPy view of a temporary image after its buffer was
+    # freed: the samples then changed from call to call with whatever was allocated in between.
+    planning = _planning((49, 84, 95))
+    a = np.where(np.random.default_rng(0).random((49, 84, 95)) > 0.995, 1200.0, 0.0).astype(np.float32)
+    img = sitk.GetImageFromArray(a)
+    img.CopyInformation(planning)
+    region = Region(np.zeros(3), np.full(3, 500.0), intensity_range=(200.0, 3000.0))
+    first = _region_samples(img, region)
+    for _ in range(10):
+        clutter = [np.ones(a.shape, np.uint8) for _ in range(3)]
+        np.testing.assert_array_equal(_region_samples(img, region), first)
+        del clutter
