@@ -83,3 +83,17 @@ def test_planning_features_are_remade_only_when_the_transform_moved():
     fresh = sitk.GetArrayFromImage(new().features(fixed, shifted(6.0)))
     np.testing.assert_array_equal(remade, fresh)
     assert np.abs(remade - first).max() > 1.0
+
+
+def test_daily_working_spacing_follows_the_planning_grid():
+    from igrt.working_images import WorkingImages
+
+    def spacing(planning_spacing):
+        planning = sitk.Image([8, 8, 8], sitk.sitkFloat32)
+        planning.SetSpacing(planning_spacing)
+        daily = sitk.Image([8, 8, 8], sitk.sitkFloat32)
+        daily.SetSpacing((1.25, 1.25, 1.25))
+        return WorkingImages(planning, daily, 1.5, 12.0, 30.0).daily_spacing_mm
+
+    assert spacing((1.953125, 1.953125, 3.0)) == 1.953125  # a coarse CT: no finer than its finest axis
+    assert spacing((0.9765625, 0.9765625, 2.5)) == 1.5  # a fine CT: the working spacing

@@ -168,6 +168,15 @@ class WorkingImages:
         self._wide = None  # (lo, hi, image): index bounds in ``planning`` and the wide working crop
         self._features = None  # (transform, high-passed wide crop) last made
 
+    @property
+    def daily_spacing_mm(self) -> float:
+        """The daily image's working spacing: the planning image's finest working spacing, no finer.
+
+        The metric samples the planning grid; daily detail finer than the planning voxels has nothing to
+        match and only costs time (a 1.25 mm CBCT against a 2 × 2 × 3 mm CT: 2.2× fewer voxels).
+        """
+        return min(max(sp, self.spacing_mm) for sp in self.planning.GetSpacing())
+
     def fixed(self, center_lps, size_mm) -> sitk.Image | None:
         """The planning image over the box at the working spacing (raw HU), or None outside it."""
         crop = crop_box(self.planning, center_lps, size_mm)
@@ -181,7 +190,7 @@ class WorkingImages:
         if self._moving is not None and _contains(self._moving, bounds):
             return crop_box(self._moving[2], center_daily, size_mm, self.capture_margin_mm)
         lo, hi = bounds
-        moving = resample_to_spacing(_crop_index(self.daily, lo, hi), self.spacing_mm)
+        moving = resample_to_spacing(_crop_index(self.daily, lo, hi), self.daily_spacing_mm)
         if self.sigma > 0:
             valid = sitk.Resample(
                 self.fov, moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
