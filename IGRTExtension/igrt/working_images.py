@@ -41,9 +41,17 @@ def crop_box(image: sitk.Image, center, size_mm, margin_mm: float = 0.0) -> sitk
 
 
 def resample_to_spacing(image: sitk.Image, spacing_mm: float) -> sitk.Image:
-    """Anti-aliased resampling to an isotropic working spacing (keeps origin and direction)."""
+    """Anti-aliased resampling to an isotropic working spacing (never finer than the image's own).
+
+    A reduction by an integer factor of 2 or more is a block average (cheap, and the right anti-aliasing
+    for it); what remains is a Gaussian pre-smoothing when it exceeds 1.6× and linear interpolation.
+    """
     old_sp = np.array(image.GetSpacing())
     new_sp = np.maximum(old_sp, spacing_mm)
+    blocks = np.floor(new_sp / old_sp + 1e-6).astype(int)
+    if np.any(blocks > 1):
+        image = sitk.BinShrink(image, [int(b) for b in blocks])
+        old_sp = np.array(image.GetSpacing())
     if np.allclose(new_sp, old_sp):
         return sitk.Cast(image, sitk.sitkFloat32)
     sigma = np.sqrt(np.maximum(new_sp**2 - old_sp**2, 0.0)) / 2.355
@@ -95,25 +103,28 @@ def block_shrink(image: sitk.Image, target_mm: float) -> sitk.Image:
 
 
 def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float) -> sitk.Image:
-    """Weighted Gaussian local mean Σw·I / Σw, computed on a coarse grid and interpolated back.
+    """Weighted Gaussian local mean Σw·I / Σw, on a coarse grid of sigma/2 voxels.
 
-    The mean is smooth at the scale of ``sigma_mm``, so a grid of sigma/2 voxels represents it well
-    and keeps this cheap; SimpleITK's resampler brings it back to the image grid.
+    The mean is smooth at the scale of ``sigma_mm``, so such a grid represents it well and keeps this
+    cheap; the caller interpolates it onto the grid it needs.
     """
     wi = block_shrink(image * weight, sigma_mm / 2.0)
     w = block_shrink(weight, sigma_mm / 2.0)
     num = sitk.SmoothingRecursiveGaussian(wi, sigma_mm)
     den = sitk.SmoothingRecursiveGaussian(w, sigma_mm)
-    mean = sitk.Divide(num, sitk.Maximum(den, 1e-3))
-    return sitk.Resample(mean, image, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
+    return sitk.Divide(num, sitk.Maximum(den, 1e-3))
 
 
-def high_pass(image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = None) -> sitk.Image:
+def high_pass(
+    image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = None, out: sitk.Image | None = None
+) -> sitk.Image:
     """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels.
 
     Cone-beam CT has smooth shading (cupping, scatter) and an offset HU scale; a high-pass keeps the
     edges that carry the alignment and drops both. Normalised convolution keeps the truncated field of
-    view's outside from bleeding in; outside ``valid`` the result is 0.
+    view's outside from bleeding in; outside ``valid`` the result is 0. With ``out`` (a grid inside the
+    image) the result is made on that grid only, the mean still taken over the whole image: the image
+    is then just the surrounding anatomy the mean needs.
     """
     img = sitk.Cast(image, sitk.sitkFloat32)
     if valid is None:
@@ -121,7 +132,12 @@ def high_pass(image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = Non
         w.CopyInformation(img)
     else:
         w = sitk.Cast(valid > 0, sitk.sitkFloat32)
-    return sitk.Cast((img - _local_mean(img, w, sigma_mm)) * w, sitk.sitkFloat32)
+    mean = _local_mean(img, w, sigma_mm)
+    if out is not None:
+        img = sitk.Resample(img, out, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        w = sitk.Resample(w, out, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, sitk.sitkFloat32)
+    mean = sitk.Resample(mean, img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
+    return sitk.Cast((img - mean) * w, sitk.sitkFloat32)
 
 
 def _largest_move_mm(a: sitk.Transform, b: sitk.Transform, image: sitk.Image) -> float:
@@ -151,6 +167,9 @@ class WorkingImages:
     Otherwise the two high-passed images differ systematically at the edges and bias the match towards
     the transform the features were made with. The features are remade when the transform has moved
     the wide crop's corners by half a working voxel or more.
+
+    ``capture_margin_mm`` is how far beyond its box a region may land in the daily image; the high-pass
+    context (2.5 sigma) may be wider, and is then read but not returned.
     """
 
     def __init__(
@@ -163,10 +182,11 @@ class WorkingImages:
     ):
         self.planning, self.daily = planning, daily
         self.spacing_mm, self.sigma, self.capture_margin_mm = spacing_mm, high_pass_mm, capture_margin_mm
+        self.context_mm = 2.5 * high_pass_mm  # what the high-pass's local mean reaches
         self.fov = daily_field_of_view_mask(daily, margin_mm=8.0)
         self._moving = None  # (lo, hi, image): index bounds in ``daily`` and the prepared image
         self._wide = None  # (lo, hi, image): index bounds in ``planning`` and the wide working crop
-        self._features = None  # (transform, high-passed wide crop) last made
+        self._features = None  # (transform, wide crop, fixed grid, features) last made
 
     @property
     def daily_spacing_mm(self) -> float:
@@ -190,12 +210,20 @@ class WorkingImages:
         if self._moving is not None and _contains(self._moving, bounds):
             return crop_box(self._moving[2], center_daily, size_mm, self.capture_margin_mm)
         lo, hi = bounds
-        moving = resample_to_spacing(_crop_index(self.daily, lo, hi), self.daily_spacing_mm)
-        if self.sigma > 0:
-            valid = sitk.Resample(
-                self.fov, moving, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+        if self.sigma <= 0:
+            moving = resample_to_spacing(_crop_index(self.daily, lo, hi), self.daily_spacing_mm)
+        else:
+            margin = max(self.capture_margin_mm, self.context_mm)
+            context = resample_to_spacing(
+                crop_box(self.daily, center_daily, size_mm, margin), self.daily_spacing_mm
             )
-            moving = high_pass(moving, self.sigma, valid)
+            valid = sitk.Resample(
+                self.fov, context, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+            )
+            out = crop_box(context, center_daily, size_mm, self.capture_margin_mm)
+            moving = high_pass(
+                context, self.sigma, valid, None if out.GetSize() == context.GetSize() else out
+            )
         self._moving = (lo, hi, moving)
         return moving
 
@@ -208,14 +236,14 @@ class WorkingImages:
         if (
             last is not None
             and last[1] is wide
+            and last[2] is fixed
             and _largest_move_mm(last[0], transform, wide) < self.spacing_mm / 2
         ):
-            wide_hp = last[2]
-        else:
-            wide_fov = sitk.Resample(self.fov, wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-            wide_hp = high_pass(wide, self.sigma, wide_fov)
-            self._features = (sitk.Euler3DTransform(transform), wide, wide_hp)
-        return sitk.Resample(wide_hp, fixed, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+            return last[3]
+        wide_fov = sitk.Resample(self.fov, wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        features = high_pass(wide, self.sigma, wide_fov, out=fixed)
+        self._features = (sitk.Euler3DTransform(transform), wide, fixed, features)
+        return features
 
     def _wide_around(self, fixed: sitk.Image) -> sitk.Image:
         """The planning crop 2.5 sigma beyond ``fixed``'s extent at the working spacing (kept and reused)."""
