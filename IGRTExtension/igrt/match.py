@@ -252,7 +252,14 @@ def run_match(
     }[options.method]
     stages = []
     outcome = None
-    working = working_images_for(planning.image, daily.image, options.settings)
+    prepared: dict = {}  # the images as each high-pass sees them, shared by the stages that use it
+
+    def working_for(settings):
+        key = (settings.high_pass_mm, settings.capture_margin_mm)
+        if key not in prepared:
+            prepared[key] = working_images_for(planning.image, daily.image, settings)
+        return prepared[key]
+
     for name, region in stages_todo:
 
         def _progress(level, it, _name=name):
@@ -261,6 +268,8 @@ def run_match(
 
         refine = bool(stages)  # a later stage refines the previous one: no search, finer levels only
         settings = options.settings
+        if name == "soft" and settings.high_pass_mm > 0:
+            settings = dataclasses.replace(settings, high_pass_mm=settings.soft_high_pass_mm)
         if refine:
             settings = dataclasses.replace(
                 settings,
@@ -274,7 +283,7 @@ def run_match(
             # auto: the soft-tissue stage refines the translation only; the small region around the
             # target constrains rotations less well than the bone match does.
             "rotations": not (options.method == "auto" and name == "soft"),
-            "working": working,
+            "working": working_for(settings),
         }
         try:
             try:
