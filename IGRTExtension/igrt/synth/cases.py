@@ -33,7 +33,7 @@ from .. import geometry
 from ..errors import IGRTInputError
 from .cbct import CBCTSettings
 from .markers import CALCIFICATION_HU, CT_GOLD_HU, CT_MAX_HU, MU_GOLD, add_to_array
-from .recipes import BENCH_SPECS, DEMO_SPEC, MARKER_SPECS, TINY_MARKER_SPEC, TINY_SPEC, CaseSpec
+from .recipes import BENCH_SPECS, DEMO_SPEC, MARKER_SPECS, SOFT_SPECS, TINY_MARKER_SPEC, TINY_SPEC, CaseSpec
 
 #: Bump when the generator's output changes for the same recipe (invalidates cached cases).
 GENERATOR_VERSION = "1"
@@ -68,6 +68,9 @@ class Case:
     markers: list = field(default_factory=list)
     #: calcifications (not markers): ``planning_lps``, ``daily_lps``, ``diameter_mm``
     calcifications: list = field(default_factory=list)
+    #: cases with prostate motion: where the prostate went (4×4, like ``matrix_lps``) and its planning mask
+    target_matrix_lps: np.ndarray | None = None
+    target_mask_path: Path | None = None
 
 
 def cache_dir() -> Path:
@@ -147,7 +150,12 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     to_daily = geometry.planning_to_daily(m, iso, (0.0, 0.0, 0.0))
     daily_gold, daily_calc = _daily_inclusions(spec, to_daily)
     inclusions = [(daily_gold, MU_GOLD), (daily_calc, spec.cbct.mu_water * (1 + CALCIFICATION_HU / 1000))]
-    daily = simulate_cbct(plan, m, iso, spec.cbct, timings, inclusions=inclusions)
+    anatomy = plan
+    if spec.organ_shift_mm:
+        from .organ_motion import displace_target
+
+        anatomy = displace_target(plan, *_prostate(spec), spec.organ_shift_mm)
+    daily = simulate_cbct(anatomy, m, iso, spec.cbct, timings, inclusions=inclusions)
     timings = {k: round(v, 2) for k, v in timings.items()}
     timings["cbct_s"] = round(time.perf_counter() - t0, 2)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +168,18 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
             _link_or_copy(plan_path, tmp / "planning.mha")
         _write_image(daily, tmp / "daily.mha")
         truth = _truth(spec, m, iso, timings)
+        if spec.organ_shift_mm:
+            from .organ_motion import target_mask
+
+            center, semi = _prostate(spec)
+            _write_image(target_mask(plan, center, semi), tmp / "target.mha")
+            truth["target"] = {
+                "name": "prostate",
+                "center_lps": center.tolist(),
+                "semi_axes_mm": semi.tolist(),
+                "shift_mm": list(spec.organ_shift_mm),
+                "matrix_lps": spec.target_matrix_lps().tolist(),
+            }
         truth["markers"] = _marker_truth(spec.markers, daily_gold, spec.migration)
         truth["calcifications"] = _marker_truth(spec.calcifications, daily_calc, None)
         (tmp / "truth.json").write_text(json.dumps(truth, indent=2, default=_jsonable))
@@ -173,13 +193,23 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     return _read_case(final)
 
 
+def _prostate(spec: CaseSpec):
+    from .phantom import DEFAULT_CENTER_LPS, prostate_ellipsoid_lps
+
+    if spec.source != "pelvis":
+        raise IGRTInputError("prostate motion needs the pelvis phantom")
+    return prostate_ellipsoid_lps(DEFAULT_CENTER_LPS, spec.scale)
+
+
 def _daily_inclusions(spec: CaseSpec, to_daily) -> tuple[list, list]:
-    """Markers and calcifications at their daily (CBCT-frame) positions, the migration applied."""
-    gold = [mk.moved(to_daily) for mk in spec.markers]
+    """Markers and calcifications at their daily (CBCT-frame) positions: moved with the prostate (if it
+    moved), then by the set-up displacement; a migration applied last."""
+    shift = spec.organ_shift_mm or (0.0, 0.0, 0.0)
+    gold = [mk.shifted(shift).moved(to_daily) for mk in spec.markers]
     if spec.migration:
         i, offset = spec.migration
         gold[i] = gold[i].shifted(offset)
-    return gold, [mk.moved(to_daily) for mk in spec.calcifications]
+    return gold, [mk.shifted(shift).moved(to_daily) for mk in spec.calcifications]
 
 
 def _planning_with_inclusions(plan: sitk.Image, spec: CaseSpec) -> sitk.Image:
@@ -247,6 +277,8 @@ def _read_case(folder: Path) -> Case:
         timings=t.get("timings_s", {}),
         markers=t.get("markers", []),
         calcifications=t.get("calcifications", []),
+        target_matrix_lps=np.asarray(t["target"]["matrix_lps"], float) if "target" in t else None,
+        target_mask_path=folder / "target.mha" if "target" in t else None,
     )
 
 
@@ -260,9 +292,14 @@ def marker_case_names() -> list[str]:
     return [s.name for s in MARKER_SPECS]
 
 
+def soft_case_names() -> list[str]:
+    """Names of the soft-tissue benchmark cases (the prostate moved against the bone)."""
+    return [s.name for s in SOFT_SPECS]
+
+
 def get_case(name: str) -> Case:
     """A named case (benchmark or ``"demo"``), cached and deterministic."""
-    specs = {s.name: s for s in (*BENCH_SPECS, *MARKER_SPECS, DEMO_SPEC)}
+    specs = {s.name: s for s in (*BENCH_SPECS, *MARKER_SPECS, *SOFT_SPECS, DEMO_SPEC)}
     if name not in specs:
         raise IGRTInputError(f"unknown case {name!r}; known: {', '.join(specs)}")
     return build_case(specs[name])
@@ -307,6 +344,7 @@ __all__ = [
     "CaseSpec",
     "bench_case_names",
     "marker_case_names",
+    "soft_case_names",
     "build_case",
     "demo_case",
     "get_case",

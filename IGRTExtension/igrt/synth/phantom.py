@@ -38,11 +38,18 @@ LANDMARKS = {
 }
 
 CORTICAL_HU, TRABECULAR_HU, CORTEX_MM = 1150.0, 240.0, 2.5
+#: The prostate: an ellipsoid about its landmark (anatomy units), the target of the soft-tissue match.
+PROSTATE_SEMI_AXES = (22.0, 17.0, 20.0)
 
 
 def anatomy_center(center=DEFAULT_CENTER_LPS, scale=1.0) -> np.ndarray:
     """LPS point of the anatomy centre for a phantom whose image centre is ``center``."""
     return np.asarray(center, float) + np.asarray(ANATOMY_OFFSET) * scale
+
+
+def prostate_ellipsoid_lps(center=DEFAULT_CENTER_LPS, scale=1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Centre (LPS) and semi-axes (mm) of the prostate of a phantom whose image centre is ``center``."""
+    return landmark_lps("prostate", center, scale), np.asarray(PROSTATE_SEMI_AXES) * scale
 
 
 def landmark_lps(name: str, center=DEFAULT_CENTER_LPS, scale=1.0) -> np.ndarray:
@@ -198,7 +205,7 @@ def _soft_tissue(a, g: Grid):
         )
     sdf.paint(a, g, (-50, -78, -14), (50, 0, 70), ellipsoid((0, -38, 28), (46, 36, 38)), 10.0)
     sdf.paint(a, g, (-30, -5, -12), (30, 26, 8), ellipsoid((0, 18, -2), (28, 6, 8)), 35.0)
-    sdf.paint(a, g, (-25, -18, -45), (25, 22, 0), ellipsoid((0, 2, -22), (22, 17, 20)), 42.0)
+    sdf.paint(a, g, (-25, -18, -45), (25, 22, 0), ellipsoid(LANDMARKS["prostate"], PROSTATE_SEMI_AXES), 42.0)
     rect = elliptic_cylinder(0.0, lambda z: 40.0 + 0.002 * (z - 10.0) ** 2, 15.0, 15.0, -70, 45)
     sdf.paint(a, g, (-20, 20, -75), (20, 65, 50), rect, 45.0)
     sdf.paint(a, g, (-20, 20, -75), (20, 65, 50), lambda x, y, z: rect(x, y, z) + 5.0, -150.0)

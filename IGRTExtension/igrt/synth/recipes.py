@@ -70,11 +70,14 @@ class CaseSpec:
     calcifications: tuple = ()
     #: (marker index, (dx, dy, dz) mm): that marker migrated by this LPS offset before the daily image
     migration: tuple | None = None
+    #: pelvis only: the prostate (with its markers and calcifications) moved by this LPS offset (mm,
+    #: planning frame) against the bone before the daily set-up displacement (``organ_motion``)
+    organ_shift_mm: tuple | None = None
 
     def key_fields(self) -> dict:
-        """The recipe as hashed for the cache; marker fields only when used (older keys stay valid)."""
+        """The recipe as hashed for the cache; optional fields only when used (older keys stay valid)."""
         d = dataclasses.asdict(self)
-        for k in ("markers", "calcifications", "migration"):
+        for k in ("markers", "calcifications", "migration", "organ_shift_mm"):
             if not d[k]:
                 del d[k]
         return d
@@ -99,6 +102,11 @@ class CaseSpec:
             return np.asarray(self.matrix, float)
         r = geometry.rotation_xyz_deg(*self.rotation_deg)
         return geometry.rigid_about_point(r, self.isocenter(), self.translation_mm)
+
+    def target_matrix_lps(self) -> np.ndarray:
+        """Where the prostate went: the set-up displacement after its own shift against the bone."""
+        shift = self.organ_shift_mm or (0.0, 0.0, 0.0)
+        return self.matrix_lps() @ geometry.rigid_matrix(translation=shift)
 
 
 def _draw(seed: int) -> dict:
@@ -242,6 +250,34 @@ def _marker_bench() -> list[CaseSpec]:
 
 
 MARKER_SPECS = _marker_bench()
+
+
+#: Prostate shifts against the bone (LPS mm): mostly anterior–posterior and superior–inferior, as the
+#: rectum and bladder fill, up to 6 mm.
+ORGAN_SHIFTS = ((0.0, 3.0, -4.0), (1.5, -3.0, 5.0), (-2.0, 4.0, 2.0), (0.0, -5.0, -3.0))
+
+
+def _soft_bench() -> list[CaseSpec]:
+    """CBCT cases whose prostate (with 3 markers) moved against the bone: the soft-tissue benchmark."""
+    from .markers import prostate_marker_set
+    from .phantom import landmark_lps
+
+    iso = landmark_lps("prostate")
+    return [
+        CaseSpec(
+            name=f"soft_{i:02d}",
+            description=f"pelvis phantom, prostate moved {shift} mm against the bone, 3 gold markers",
+            cbct=dataclasses.replace(MEDIUM_CBCT, seed=60 + i),
+            markers=prostate_marker_set(iso, seed=260 + i, n=3),
+            organ_shift_mm=shift,
+            **MEDIUM_CT,
+            **_draw(160 + i),
+        )
+        for i, shift in enumerate(ORGAN_SHIFTS, start=1)
+    ]
+
+
+SOFT_SPECS = _soft_bench()
 
 
 def _tiny_markers() -> CaseSpec:
