@@ -6,6 +6,7 @@ gains only metric noise and must leave the bone match as it is.
 """
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from conftest import make_block_phantom, move_patient
@@ -70,8 +71,9 @@ def _match(planning, daily, iso, method, **kw):
 
 def test_target_moved_against_bone_is_found_by_the_soft_stage():
     base, planning, iso = _setup()
+    shift = ORGAN_SHIFT
     # Bone where it was planned (plus a little noise); the target 2 mm right, 2 mm posterior, 2.5 mm inferior.
-    daily = move_patient(_with_organ(base, ORGAN_SHIFT), np.eye(4), noise=5)
+    daily = move_patient(_with_organ(base, shift), np.eye(4), noise=5)
     mask = _organ_mask(planning)
     bone = _match(planning, daily, iso, "bone")
     auto = _match(planning, daily, iso, "auto", soft_mask=mask)
@@ -79,10 +81,11 @@ def test_target_moved_against_bone_is_found_by_the_soft_stage():
     soft = auto.stages[1]
     assert soft["stage"] == "soft" and not soft.get("rejected"), auto.stages
     assert soft["similarity_after"] > soft["similarity_before"] + 0.05
-    # The high-pass local mean (sigma 12 mm) also averages the static tissue around the target, so the
-    # refinement finds about 85% of a target's motion against its surroundings: 0.57 mm short here.
-    assert np.linalg.norm(auto.translation_mm - ORGAN_SHIFT) < 0.75, auto.translation_mm
-    assert np.linalg.norm(auto.translation_mm - ORGAN_SHIFT) < 0.2 * np.linalg.norm(ORGAN_SHIFT)
+    # The high-pass local mean (sigma 12 mm) also averages the bone rod 11 mm from this target, so the
+    # refinement finds about 85% of its motion here (0.57 mm short of 3.8 mm). In the pelvis phantom,
+    # bone farther away, it finds the prostate to 0.08-0.15 mm (bench/run_soft_bench.py).
+    assert np.linalg.norm(auto.translation_mm - shift) < 0.2 * np.linalg.norm(shift), auto.translation_mm
+    assert soft["moved_mm"] == pytest.approx(np.linalg.norm(auto.translation_mm), abs=0.05)
 
 
 def test_refinement_without_real_gain_keeps_the_bone_match():
