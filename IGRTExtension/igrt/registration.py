@@ -34,9 +34,9 @@ class RegistrationSettings:
     samples_per_level: int = 20000
     capture_margin_mm: float = 30.0
     high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
-    #: the soft-tissue stage's high-pass. Wider finds more of a target's motion against the bone (12 mm:
-    #: 85% in Testing/test_match_soft_tissue.py, 24 mm: 97%) but drifts 0.2-0.5 mm on the rigid bench
-    #: CBCTs (12 mm: 0.1-0.2 mm), where the shading it leaves biases the small soft-tissue region.
+    #: the soft-tissue stage's high-pass. 12 mm finds the moved prostate to 0.08 mm median, 0.15 worst
+    #: (bench/run_soft_bench.py; 24 mm: 0.13 / 0.17) and drifts 0.1-0.2 mm on the rigid bench CBCTs
+    #: (24 mm: 0.2-0.5 mm). Bone within ~10 mm of the target biases it (Testing/test_match_soft_tissue.py).
     soft_high_pass_mm: float = 12.0
     search_mm: float = 24.0  # exhaustive coarse translation search (first stage only); 0 switches it off
     seed: int = 1234
