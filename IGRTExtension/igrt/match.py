@@ -27,6 +27,7 @@ from .registration import (
     working_images_for,
 )
 from .volume import Volume
+from .working_images import extent_corners
 
 METHODS = ("auto", "bone", "soft")
 #: Planning HU band sampled by the bone match (cortical and trabecular bone).
@@ -42,13 +43,13 @@ MAX_ROTATION_DEG = 10.0
 #: up to about 10 mm against the pelvis between fractions (rectal and bladder filling); a 5 mm cap once
 #: threw away correct soft-tissue matches of 5.8 and 6.2 mm (bench/run_soft_bench.py).
 MAX_REFINEMENT_MM = 15.0
-#: An accepted refinement that moves the target farther than this from the previous stage is reported.
-TARGET_MOTION_WARN_MM = 5.0
 #: ... and must raise the similarity by at least this much: a smaller gain is within the metric's noise
 #: (sampling, interpolation), and taking it only lets the result drift. On the rigid bench phantoms the
 #: soft-tissue stage gains 0.0000–0.0002 and moves the isocenter by 0.1 mm; a target that really moved
 #: against the bone by millimetres gains far more.
 MIN_REFINEMENT_GAIN = 0.001
+#: An accepted refinement that moves the target farther than this from the previous stage is reported.
+TARGET_MOTION_WARN_MM = 5.0
 
 
 class MatchFailedError(Exception):
@@ -139,14 +140,7 @@ def _check_overlap(planning: sitk.Image, daily: sitk.Image, p_iso, d_iso, box_mm
     """Refuse when the daily image does not cover the region around the aligned isocenter."""
 
     def bounds(img):
-        size = np.array(img.GetSize()) - 1
-        corners = [
-            img.TransformIndexToPhysicalPoint([int(i * size[0]), int(j * size[1]), int(k * size[2])])
-            for i in (0, 1)
-            for j in (0, 1)
-            for k in (0, 1)
-        ]
-        c = np.array(corners)
+        c = extent_corners(img)
         return c.min(axis=0), c.max(axis=0)
 
     dlo, dhi = bounds(daily)

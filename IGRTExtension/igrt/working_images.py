@@ -140,18 +140,25 @@ def high_pass(
     return sitk.Cast((img - mean) * w, sitk.sitkFloat32)
 
 
+def extent_corners(image: sitk.Image) -> np.ndarray:
+    """The 8 corners (voxel centres, LPS mm) of ``image``'s extent, 8 × 3."""
+    n = np.array(image.GetSize()) - 1.0
+    return np.array(
+        [
+            image.TransformContinuousIndexToPhysicalPoint([i * n[0], j * n[1], k * n[2]])
+            for i in (0, 1)
+            for j in (0, 1)
+            for k in (0, 1)
+        ]
+    )
+
+
 def _largest_move_mm(a: sitk.Transform, b: sitk.Transform, image: sitk.Image) -> float:
     """Largest distance between where ``a`` and ``b`` send the corners of ``image``'s extent."""
-    n = np.array(image.GetSize()) - 1.0
-    worst = 0.0
-    for i in (0, 1):
-        for j in (0, 1):
-            for k in (0, 1):
-                p = image.TransformContinuousIndexToPhysicalPoint([i * n[0], j * n[1], k * n[2]])
-                worst = max(
-                    worst, float(np.linalg.norm(np.subtract(a.TransformPoint(p), b.TransformPoint(p))))
-                )
-    return worst
+    return max(
+        float(np.linalg.norm(np.subtract(a.TransformPoint(p), b.TransformPoint(p))))
+        for p in extent_corners(image)
+    )
 
 
 class WorkingImages:
@@ -247,15 +254,7 @@ class WorkingImages:
 
     def _wide_around(self, fixed: sitk.Image) -> sitk.Image:
         """The planning crop 2.5 sigma beyond ``fixed``'s extent at the working spacing (kept and reused)."""
-        n = np.array(fixed.GetSize()) - 1.0
-        corners = np.array(
-            [
-                fixed.TransformContinuousIndexToPhysicalPoint([i * n[0], j * n[1], k * n[2]])
-                for i in (0, 1)
-                for j in (0, 1)
-                for k in (0, 1)
-            ]
-        )
+        corners = extent_corners(fixed)
         lo_mm, hi_mm = corners.min(axis=0), corners.max(axis=0)
         bounds = box_index_bounds(self.planning, (lo_mm + hi_mm) / 2, hi_mm - lo_mm, 2.5 * self.sigma)
         if self._wide is not None and _contains(self._wide, bounds):

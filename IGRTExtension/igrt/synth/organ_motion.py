@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from ..working_images import crop_box
+from ..working_images import box_index_bounds
 
 
 def target_mask(like: sitk.Image, center_lps, semi_axes_mm) -> sitk.Image:
@@ -36,9 +36,11 @@ def displace_target(
     if np.linalg.norm(shift) >= 2.0 * falloff_mm / np.pi:
         raise ValueError(f"a {np.linalg.norm(shift):.1f} mm shift folds a {falloff_mm} mm falloff")
     reach = np.asarray(semi_axes_mm, float) * 2 + np.abs(shift) + 2 * (falloff_mm + 2.0)
-    region = crop_box(image, np.asarray(center_lps, float) + shift / 2, reach)
-    if region is None:
+    bounds = box_index_bounds(image, np.asarray(center_lps, float) + shift / 2, reach)
+    if bounds is None:
         raise ValueError("the target lies outside the image")
+    lo = [int(v) for v in bounds[0]]
+    region = sitk.RegionOfInterest(image, [int(v) for v in bounds[1] - bounds[0]], lo)
     pts = _points(region)
     inside = np.zeros(pts.shape[:-1], bool)
     for c in (np.asarray(center_lps, float), np.asarray(center_lps, float) + shift):
@@ -57,7 +59,7 @@ def displace_target(
     moved = sitk.Resample(
         region, region, sitk.DisplacementFieldTransform(field), sitk.sitkLinear, -1000.0, region.GetPixelID()
     )
-    return sitk.Paste(image, moved, moved.GetSize(), [0, 0, 0], _index_of(image, region))
+    return sitk.Paste(image, moved, moved.GetSize(), [0, 0, 0], lo)
 
 
 def _points(image: sitk.Image) -> np.ndarray:
@@ -66,8 +68,3 @@ def _points(image: sitk.Image) -> np.ndarray:
     idx = np.stack(np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")[::-1], axis=-1)
     d = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(image.GetSpacing(), float)
     return idx.astype(float) @ d.T + np.asarray(image.GetOrigin(), float)
-
-
-def _index_of(image: sitk.Image, sub: sitk.Image) -> list:
-    """Index in ``image`` of ``sub``'s first voxel (``sub`` is a crop of ``image``)."""
-    return [int(round(v)) for v in image.TransformPhysicalPointToContinuousIndex(sub.GetOrigin())]
