@@ -1,7 +1,7 @@
 """``igrt shift`` end to end: the shift JSON contract (DESIGN §4), decubitus, targets, tolerances, bad input.
 
 Expected numbers are worked by hand in the comments from the IEC 61217 table-top axes (DESIGN §3;
-decubitus axes in igrt/couch.py and Testing/data/couch/hand_worked.json).
+decubitus axes in igrt/couch/correction.py and Testing/data/couch/hand_worked.json).
 """
 
 import json
@@ -56,7 +56,7 @@ def test_shift_json_contract(tmp_path, capsys):
     # patient's right (−Xt), 4 mm inferior (−Yt, away from the gantry) and 2 mm down (−Zt, posterior).
     path = _result(tmp_path, geometry.rigid_matrix(translation=(3, -2, 4)))
     doc = _ok(tmp_path, capsys, path, "--couch", "6dof")
-    assert doc["schema_version"] == "1.0" and doc["kind"] == "igrt.shift"
+    assert doc["schema_version"] == "1.0" and doc["kind"] == "igrt.couch.shift"
     c = doc["couch"]
     assert [c[k] for k in COUCH_KEYS] == pytest.approx([-3, -4, -2, 0, 0, 0])
     assert c["sense"] == "couch moves" and c["verdict"] == "apply shift"  # 4 mm > 2 mm (TG-142)

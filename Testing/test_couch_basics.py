@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from igrt import geometry
-from igrt.couch import full_couch_correction, table_top_from_lps
+from igrt.couch.correction import full_couch_correction, table_top_from_lps
 from igrt.errors import IGRTInputError
 
 ISO = np.array([12.0, -30.0, 250.0])
@@ -79,7 +79,7 @@ def test_3dof_target_and_residual_by_hand():
     # A 3-DOF couch cannot turn: correcting at a target 100 mm superior of the isocenter moves the couch
     # so that target is exact; the isocenter then keeps 2·100·sin(1°) = 3.490 mm of error.
     m = geometry.rigid_about_point(geometry.axis_angle_rotation((0, -1, 0), 2.0), ISO)
-    from igrt.couch import couch_correction
+    from igrt.couch.correction import couch_correction
 
     target = ISO + [0, 0, 100]
     c = couch_correction(m, ISO, "HFS", "3dof", target_lps=target)
@@ -91,7 +91,7 @@ def test_3dof_target_and_residual_by_hand():
 
 
 def test_rotation_limit_clamps_and_reports():
-    from igrt.couch import couch_correction
+    from igrt.couch.correction import couch_correction
 
     m = geometry.rigid_about_point(geometry.axis_angle_rotation((1, 0, 0), 4.0), ISO, (1, 2, 3))
     c = couch_correction(m, ISO, "HFS", "6dof", max_rotation_deg=3.0)
@@ -103,7 +103,7 @@ def test_rotation_limit_clamps_and_reports():
 
 
 def test_limited_dof_error_zero_at_target_random():
-    from igrt.couch import couch_correction
+    from igrt.couch.correction import couch_correction
 
     rng = np.random.default_rng(11)
     for _ in range(50):
@@ -120,7 +120,7 @@ def test_limited_dof_error_zero_at_target_random():
 
 
 def test_nonsense_limits_refused():
-    from igrt.couch import couch_correction
+    from igrt.couch.correction import couch_correction
 
     with pytest.raises(IGRTInputError):
         couch_correction(np.eye(4), ISO, "HFS", "6dof", max_rotation_deg=-1)

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igrt import geometry, tolerance
-from igrt.couch import ORIENTATIONS, couch_correction, table_top_from_lps
-from igrt.shift import residual_max_mm
+from igrt import geometry
+from igrt.couch import tolerance
+from igrt.couch.correction import ORIENTATIONS, couch_correction, table_top_from_lps
+from igrt.couch.shift import residual_max_mm
 
 ISO = np.array([-23.0, 41.0, -117.0])
 KEYS = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")

@@ -286,7 +286,7 @@ def test_segment_refusals(scene):
 
 
 # ----------------------------------------------------------------------------------------------
-# Verdicts and display profiles come from igrt.tolerance
+# Verdicts and display profiles come from igrt.couch.tolerance
 
 
 def test_verdict_and_profiles_through_the_table(scene):

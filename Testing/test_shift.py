@@ -7,8 +7,8 @@ import pytest
 
 from igrt import geometry
 from igrt.cli import main
+from igrt.couch.tolerance import display_rows, evaluate
 from igrt.result import SCHEMA_VERSION, write_json
-from igrt.tolerance import display_rows, evaluate
 
 ISO = [10.0, -40.0, 200.0]
 
@@ -78,14 +78,14 @@ def test_orientation_override_and_target(tmp_path, capsys):
     ],
 )
 def test_verdicts(translation, sbrt, verdict):
-    from igrt.couch import couch_correction
+    from igrt.couch.correction import couch_correction
 
     c = couch_correction(geometry.rigid_matrix(translation=translation), ISO, "HFS")
     assert evaluate(c, "SRS/SBRT (1 mm, 0.5°)" if sbrt else None)["verdict"] == verdict
 
 
 def test_display_profiles_only_relabel_or_negate():
-    from igrt.couch import couch_correction
+    from igrt.couch.correction import couch_correction
 
     c = couch_correction(
         geometry.rigid_about_point(geometry.axis_angle_rotation((1, 0, 0), 1.0), ISO, (1, 2, 3)), ISO, "HFP"

@@ -1,7 +1,7 @@
 """IGRT Couch Shift: the daily match turned into the IEC 61217 couch correction, with verdict and export.
 
 Template structure of Slicer's scripted modules (module, parameter node, widget, logic, test). The
-widget is thin; the Logic is thin over ``igrt.mrml.couch`` (MRML adapters) and ``igrt.couch`` (core),
+widget is thin; the Logic is thin over ``igrt.mrml.couch`` (MRML adapters) and ``igrt.couch.correction`` (core),
 and runs without the GUI. Under the ``slicer-core`` wheel (MRML without Qt) the GUI base classes are
 replaced by stand-ins so that the Logic can still be imported and tested.
 """
@@ -362,7 +362,9 @@ class CouchShiftOutputs:
     """What one run computed and left in the scene (the table node is reused by the next run)."""
 
     result: dict  # registration result read from the transform (igrt.mrml.couch.result_from_transform_node)
-    shift: dict  # igrt.couch.couch_correction + verdict, residual over the target, orientation source
+    shift: (
+        dict  # igrt.couch.correction.couch_correction + verdict, residual over the target, orientation source
+    )
     rows: list  # the table rows (axis, value, unit, sense)
     table_node: object
 
@@ -370,7 +372,7 @@ class CouchShiftOutputs:
 class IGRTCouchShiftLogic(ScriptedLoadableModuleLogic):
     """The couch shift on MRML nodes, without the GUI (Python console, batch scripts, tests).
 
-    Work is delegated to ``igrt.mrml.couch`` (adapters) and ``igrt.couch.couch_correction`` (core);
+    Work is delegated to ``igrt.mrml.couch`` (adapters) and ``igrt.couch.correction.couch_correction`` (core);
     REG export to ``igrt.io.reg.write_reg`` (imported when used).
     """
 

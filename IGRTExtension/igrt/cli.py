@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import IGRTInputError
-from .match import METHODS, MatchFailedError, MatchOptions, run_match
-from .result import write_json
+from igrt import __version__
+from igrt.errors import IGRTInputError
+from igrt.match import METHODS, MatchFailedError, MatchOptions, run_match
+from igrt.result import write_json
 
 
 def _point(text: str) -> tuple:
@@ -85,7 +85,7 @@ def match_files(
     progress=None,
 ) -> tuple:
     """Read the inputs, check they belong together, match; returns (result dict, planning, daily)."""
-    from .io.volumes import check_pair, read_volume
+    from igrt.io.volumes import check_pair, read_volume
 
     t0 = time.perf_counter()
     planning = read_volume(planning_path)
@@ -95,7 +95,7 @@ def match_files(
     if plan is not None and isocenter is not None:
         raise IGRTInputError("give either --plan or --isocenter, not both")
     if plan is not None:
-        from .io.rtplan import read_rtplan
+        from igrt.io.rtplan import read_rtplan
 
         plan_info = read_rtplan(plan)
         warnings += list(plan_info.warnings)
@@ -164,7 +164,7 @@ def cmd_match(args) -> int:
         progress=_progress_printer(),
     )
     if args.report:
-        from .report import write_report
+        from igrt.report import write_report
 
         out = Path(args.report)
         tmp = Path(tempfile.mkdtemp(prefix=".igrt-report-", dir=out.parent if out.parent.exists() else None))
@@ -241,7 +241,7 @@ def _load_result(path) -> dict:
     """``igrt.result.load_result``, refusing a malformed document (schema_version not text) as bad input."""
     import json
 
-    from .result import SCHEMA_VERSION, load_result
+    from igrt.result import SCHEMA_VERSION, load_result
 
     try:
         data = json.loads(Path(path).read_text())
@@ -277,9 +277,9 @@ def _tolerance_settings(args):
 
 
 def cmd_shift(args) -> int:
-    from . import tolerance
-    from .couch import COUCH_MODELS, table_top_from_lps
-    from .shift import shift_from_result
+    from igrt.couch import tolerance
+    from igrt.couch.correction import COUCH_MODELS, table_top_from_lps
+    from igrt.couch.shift import shift_from_result
 
     # Check every argument before reading anything, so that bad input writes nothing.
     if args.max_rotation is not None and not (
@@ -340,7 +340,7 @@ def cmd_shift(args) -> int:
 
 
 def cmd_export_reg(args) -> int:
-    from .io.reg import write_reg
+    from igrt.io.reg import write_reg
 
     notes: list = []
     write_reg(_load_result(args.result), args.out, notes=notes)
@@ -351,7 +351,7 @@ def cmd_export_reg(args) -> int:
 
 
 def cmd_import_reg(args) -> int:
-    from .io.reg import result_from_reg
+    from igrt.io.reg import result_from_reg
 
     result = result_from_reg(
         args.reg,
@@ -365,7 +365,7 @@ def cmd_import_reg(args) -> int:
 
 
 def cmd_fiducials_match(args) -> int:
-    from .marker_match import marker_result
+    from igrt.marker_match import marker_result
 
     result = marker_result(
         args.planning_markers,
@@ -396,9 +396,9 @@ def cmd_fiducials_match(args) -> int:
 
 
 def cmd_fiducials_detect(args) -> int:
-    from .io.volumes import read_volume
-    from .marker_detect import detect_markers
-    from .marker_match import markers_json
+    from igrt.io.volumes import read_volume
+    from igrt.marker_detect import detect_markers
+    from igrt.marker_match import markers_json
 
     volume = read_volume(args.image)
     roi = args.roi
@@ -423,7 +423,7 @@ def _box(text: str) -> tuple:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from igrt.demo import run_demo
 
     return run_demo(Path(args.out), progress=_say)
 

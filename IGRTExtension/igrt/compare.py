@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from . import geometry
+from igrt import geometry
 
 #: Direction cosines (columns: picture x, picture y downwards, slice normal) of each view, in LPS.
 VIEWS = {

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geometry
-from .result import write_json
+from igrt import geometry
+from igrt.result import write_json
 
 
 def truth_errors(result: dict, truth_matrix, isocenter) -> dict:
@@ -36,7 +36,7 @@ def dicom_series_of(case) -> tuple[Path, Path]:
     import SimpleITK as sitk
     from pydicom.uid import generate_uid
 
-    from .io.dicom_write import write_image_series
+    from igrt.io.dicom_write import write_image_series
 
     root = Path(case.planning_path).parent / "dicom"
     planning_dir, daily_dir = root / "planning_ct", root / "daily_cbct"
@@ -64,9 +64,9 @@ def dicom_series_of(case) -> tuple[Path, Path]:
 
 def run_demo(out: Path, progress=print) -> int:
     """Build (or load) the demo case, match, write result.json + report.html into ``out``."""
-    from .cli import _publish_dir, match_files
-    from .report import write_report
-    from .synth.cases import demo_case
+    from igrt.cli import _publish_dir, match_files
+    from igrt.report import write_report
+    from igrt.synth.cases import demo_case
 
     t0 = time.perf_counter()
     progress("igrt demo: preparing the phantom case (generated once, then cached)…")
@@ -112,7 +112,7 @@ def run_demo(out: Path, progress=print) -> int:
             for name in ("planning_markers", "daily_markers", "marker_result"):
                 write_json(tmp / f"{name}.json", markers[name])
         # DICOM Spatial Registration (PS3.3 A.39) of the match, beside the report.
-        from .io.reg import write_reg
+        from igrt.io.reg import write_reg
 
         notes: list = []
         write_reg(result, tmp / "registration.dcm", notes=notes)
@@ -142,8 +142,8 @@ def run_demo(out: Path, progress=print) -> int:
 
 def _marker_match(case, planning_image, daily_image, progress) -> dict:
     """Detect the gold markers in both images and match them (method "fiducial"), with truth errors."""
-    from .marker_detect import detect_markers
-    from .marker_match import marker_result_from_points, markers_json
+    from igrt.marker_detect import detect_markers
+    from igrt.marker_match import marker_result_from_points, markers_json
 
     progress("igrt demo: detecting gold markers and matching them…")
     found = {"planning": detect_markers(planning_image), "daily": detect_markers(daily_image)}

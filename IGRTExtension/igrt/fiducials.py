@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import IGRTInputError
+from igrt.errors import IGRTInputError
 
 #: Migration thresholds on inter-marker distance changes (mm): warn, then suggest excluding the marker.
 MIGRATION_WARN_MM = 1.5

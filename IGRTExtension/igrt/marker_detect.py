@@ -22,8 +22,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from .errors import IGRTInputError
-from .working_images import crop_box
+from igrt.errors import IGRTInputError
+from igrt.working_images import crop_box
 
 #: Physical volume (mm³) of a marker's dense core (blurred): a thin wire up to a 1 × 10 mm coil.
 MARKER_VOLUME_MM3 = (0.2, 150.0)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geometry
-from .errors import IGRTInputError
-from .fiducials import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
+from igrt import geometry
+from igrt.errors import IGRTInputError
+from igrt.fiducials import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
 
 
 def markers_json(found, image=None) -> dict:
@@ -41,7 +41,7 @@ def read_markers(path) -> np.ndarray:
     except OSError:
         dicom = False
     if dicom:
-        from .io.rtstruct import read_point_rois
+        from igrt.io.rtstruct import read_point_rois
 
         pts = np.array([position for _, position in read_point_rois(path)], float)
     else:
@@ -97,7 +97,7 @@ def marker_result_from_points(
     ``quality.without_suspect`` so that the user sees what excluding it would change. ``migration``:
     (warn, exclude) thresholds in mm (default ``fiducials.MIGRATION_WARN_MM``, ``MIGRATION_EXCLUDE_MM``).
     """
-    from .match import MatchResult
+    from igrt.match import MatchResult
 
     t0 = time.perf_counter()
     p = np.asarray(planning, float)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from . import geometry
-from .errors import IGRTInputError
-from .registration import (
+from igrt import geometry
+from igrt.errors import IGRTInputError
+from igrt.registration import (
     NoIntensityBandError,
     Region,
     RegistrationSettings,
@@ -26,8 +26,8 @@ from .registration import (
     register_rigid,
     working_images_for,
 )
-from .volume import Volume
-from .working_images import extent_corners
+from igrt.volume import Volume
+from igrt.working_images import extent_corners
 
 METHODS = ("auto", "bone", "soft")
 #: Planning HU band sampled by the bone match (cortical and trabecular bone).
@@ -98,7 +98,7 @@ class MatchResult:
         return geometry.angles_xyz_deg(self.matrix_lps[:3, :3])
 
     def to_dict(self) -> dict:
-        from .result import result_dict
+        from igrt.result import result_dict
 
         return result_dict(self)
 

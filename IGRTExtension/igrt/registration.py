@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from . import geometry
-from .working_images import WorkingImages, block_shrink, resample_to_spacing
+from igrt import geometry
+from igrt.working_images import WorkingImages, block_shrink, resample_to_spacing
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import compare
-from .result import atomic_write_text
+from igrt import compare
+from igrt.result import atomic_write_text
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -35,7 +35,7 @@ def _row(label, values, fmt="{:+.2f}"):
 
 def _verdict(couch: dict) -> dict:
     """TG-142 verdict of the full 6-DOF correction (``igrt shift`` gives it for other couches)."""
-    from . import tolerance
+    from igrt.couch import tolerance
 
     check = tolerance.evaluate(couch)
     check["profile_name"] = next(iter(tolerance.TOLERANCE_PROFILES))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, couch, geometry
+from igrt import __version__, geometry
+from igrt.couch import correction as couch
 
 SCHEMA_VERSION = "1.0"
 
@@ -47,7 +48,7 @@ def result_dict(res) -> dict:
 
 def load_result(path) -> dict:
     """Read a result JSON and refuse one of another schema or with a non-rigid matrix."""
-    from .errors import IGRTInputError
+    from igrt.errors import IGRTInputError
 
     try:
         data = json.loads(Path(path).read_text())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import IGRTInputError
+from igrt.errors import IGRTInputError
 
 COSINE_TOL = 1e-4  # same orientation across slices: direction cosines agree to 1e-4 (0.006°)
 ORTHO_TOL = 1e-3  # row ⟂ column within 0.06°

@@ -8,7 +8,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from ..errors import IGRTInputError
+from igrt.errors import IGRTInputError
 
 
 def read_dicom_object(path, kind: str) -> pydicom.Dataset:

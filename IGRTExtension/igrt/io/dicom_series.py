@@ -16,9 +16,9 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
-from ..errors import IGRTInputError
-from ..volume import Volume
-from .dicom_geometry import SliceGeometry, series_grid
+from igrt.errors import IGRTInputError
+from igrt.io.dicom_geometry import SliceGeometry, series_grid
+from igrt.volume import Volume
 
 #: Single-frame cross-sectional image storage classes read as volumes (PS3.4 B.5).
 IMAGE_CLASSES = {

@@ -20,8 +20,8 @@ import SimpleITK as sitk
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from .. import __version__
-from ..errors import IGRTInputError
+from igrt import __version__
+from igrt.errors import IGRTInputError
 
 IMPLEMENTATION_UID = "1.2.826.0.1.3680043.10.1459.1"  # under pydicom's root, fixed for the project
 PATIENT_POSITIONS = {"HFS", "HFP", "FFS", "FFP", "HFDR", "HFDL", "FFDR", "FFDL"}

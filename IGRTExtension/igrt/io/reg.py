@@ -39,9 +39,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from .. import __version__, geometry
-from ..errors import IGRTInputError
-from .dicom_write import IMPLEMENTATION_UID
+from igrt import __version__, geometry
+from igrt.errors import IGRTInputError
+from igrt.io.dicom_write import IMPLEMENTATION_UID
 
 REG_CLASS = "1.2.840.10008.5.1.4.1.1.66.1"  # Spatial Registration Storage (PS3.4 B.5)
 DEFORMABLE_REG_CLASS = "1.2.840.10008.5.1.4.1.1.66.3"
@@ -501,7 +501,7 @@ def result_from_reg(
         notes.append("patient orientation unknown: HFS assumed for the couch shift")
     m = result_matrix_from_reg(reg["matrix_moving_to_fixed"], p, d)
 
-    from ..result import result_dict  # the one place the result JSON's fields are made
+    from igrt.result import result_dict  # the one place the result JSON's fields are made
 
     def ident(role):
         r = reg[role]

@@ -16,8 +16,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from ..errors import IGRTInputError
-from .dicom_object import read_dicom_object
+from igrt.errors import IGRTInputError
+from igrt.io.dicom_object import read_dicom_object
 
 RT_PLAN_CLASSES = {"1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.5.1.4.1.1.481.8"}  # RT Plan, RT Ion Plan
 ISOCENTER_TOL_MM = 0.01

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import IGRTInputError
-from .dicom_object import read_dicom_object
+from igrt.errors import IGRTInputError
+from igrt.io.dicom_object import read_dicom_object
 
 RT_STRUCTURE_SET_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 

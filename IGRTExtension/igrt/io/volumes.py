@@ -6,9 +6,9 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from ..errors import IGRTInputError
-from ..volume import Volume
-from .dicom_series import read_dicom_series
+from igrt.errors import IGRTInputError
+from igrt.io.dicom_series import read_dicom_series
+from igrt.volume import Volume
 
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 

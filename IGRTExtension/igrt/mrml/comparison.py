@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from .. import compare
-from . import volumes
+from igrt import compare
+from igrt.mrml import volumes
 
 MODES = ("fusion", "checkerboard", "difference", "flicker")
 #: Two-colour fusion (igrt.compare.fusion_rgb uses the same pair): planning magenta, daily green.

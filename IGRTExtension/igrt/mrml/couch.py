@@ -8,8 +8,8 @@ under the ``slicer-core`` wheel.
 - :func:`segment_points_lps` / :func:`segment_centroid_lps` turn a segment of the planning
   segmentation into points and its volume centroid in DICOM LPS (the frame conversion is
   ``igrt.geometry.ras_to_lps_point``, nowhere else).
-- :func:`evaluate_shift` runs ``igrt.couch.couch_correction`` and adds the tolerance verdict
-  (``igrt.tolerance``) and the largest residual over the target structure.
+- :func:`evaluate_shift` runs ``igrt.couch.correction.couch_correction`` and adds the tolerance verdict
+  (``igrt.couch.tolerance``) and the largest residual over the target structure.
 - :func:`update_shift_table` writes the shift into a ``vtkMRMLTableNode``: one row per couch axis with
   a column saying in words whether the number is "couch moves" or "patient is displaced".
 """
@@ -23,9 +23,11 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from .. import couch, geometry, tolerance
-from ..errors import IGRTInputError
-from . import tables, transforms, volumes
+from igrt import geometry
+from igrt.couch import correction as couch
+from igrt.couch import tolerance
+from igrt.errors import IGRTInputError
+from igrt.mrml import tables, transforms, volumes
 
 COUCH_MOVES = couch.COUCH_MOVES
 PATIENT_DISPLACED = couch.PATIENT_DISPLACED
@@ -264,7 +266,7 @@ def segment_centroid_lps(segmentation_node, segment: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# Tolerances and display profiles: igrt.tolerance
+# Tolerances and display profiles: igrt.couch.tolerance
 
 
 def tolerance_profile_names() -> list[str]:

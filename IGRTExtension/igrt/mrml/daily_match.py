@@ -12,10 +12,10 @@ import numpy as np
 import slicer
 import vtk
 
-from .. import geometry
-from ..errors import IGRTInputError
-from ..match import MatchOptions, run_match
-from . import comparison, tables, transforms, volumes
+from igrt import geometry
+from igrt.errors import IGRTInputError
+from igrt.match import MatchOptions, run_match
+from igrt.mrml import comparison, tables, transforms, volumes
 
 
 @dataclass

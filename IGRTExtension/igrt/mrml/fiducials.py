@@ -46,12 +46,12 @@ import numpy as np
 import slicer
 import vtk
 
-from .. import geometry
-from ..couch import PATIENT_DISPLACED
-from ..errors import IGRTInputError
-from ..marker_detect import detect_markers
-from ..marker_match import marker_result_from_points
-from . import tables, transforms, volumes
+from igrt import geometry
+from igrt.couch.correction import PATIENT_DISPLACED
+from igrt.errors import IGRTInputError
+from igrt.marker_detect import detect_markers
+from igrt.marker_match import marker_result_from_points
+from igrt.mrml import tables, transforms, volumes
 
 #: Node attributes and references this module writes (our own names).
 ATTR_ROLE = "IGRT.MarkerRole"  # "planning" or "daily"
@@ -135,7 +135,7 @@ def roi_box_lps(roi_node=None, volume_node=None, segment: str = "", margin_mm: f
     if roi_node is None:
         return None, None
     if roi_node.IsA("vtkMRMLSegmentationNode"):
-        from .couch import segment_points_lps
+        from igrt.mrml.couch import segment_points_lps
 
         if not segment:
             raise IGRTInputError("search region from a segmentation: select the segment")
@@ -358,8 +358,8 @@ def resolve_isocenters(planning_iso, daily_iso, planning_node, daily_node, plann
             warnings.append("no isocenter given: the centroid of the planning markers is used")
     if daily_iso is not None or planning_iso is None or planning_node is None or daily_node is None:
         return planning_iso, daily_iso
-    from ..match import MatchOptions
-    from ..match import resolve_isocenters as image_match_isocenters
+    from igrt.match import MatchOptions
+    from igrt.match import resolve_isocenters as image_match_isocenters
 
     try:
         planning = volumes.volume_from_node(planning_node)

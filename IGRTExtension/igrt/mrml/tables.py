@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import vtk
 
-from ..couch import COUCH_MOVES, PATIENT_DISPLACED
+from igrt.couch.correction import COUCH_MOVES, PATIENT_DISPLACED
 
 COLUMNS = ("quantity", "value", "unit", "sense")
 PATIENT = PATIENT_DISPLACED

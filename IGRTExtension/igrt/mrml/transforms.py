@@ -28,8 +28,8 @@ import numpy as np
 import slicer
 import vtk
 
-from .. import geometry
-from ..errors import IGRTInputError
+from igrt import geometry
+from igrt.errors import IGRTInputError
 
 #: Node attributes that let a hand-edited node be turned back into a result.
 ATTR_PLANNING_ISO = "IGRT.PlanningIsocenterLPS"

@@ -13,8 +13,8 @@ import SimpleITK as sitk
 import vtk
 from vtk.util import numpy_support
 
-from .. import geometry
-from ..volume import Volume
+from igrt import geometry
+from igrt.volume import Volume
 
 #: Node attributes that carry a Volume's DICOM identity through the scene (our own names).
 IDENTITY_ATTRIBUTES = {

@@ -29,11 +29,19 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .. import geometry
-from ..errors import IGRTInputError
-from .cbct import CBCTSettings
-from .markers import CALCIFICATION_HU, CT_GOLD_HU, CT_MAX_HU, MU_GOLD, add_to_array
-from .recipes import BENCH_SPECS, DEMO_SPEC, MARKER_SPECS, SOFT_SPECS, TINY_MARKER_SPEC, TINY_SPEC, CaseSpec
+from igrt import geometry
+from igrt.errors import IGRTInputError
+from igrt.synth.cbct import CBCTSettings
+from igrt.synth.markers import CALCIFICATION_HU, CT_GOLD_HU, CT_MAX_HU, MU_GOLD, add_to_array
+from igrt.synth.recipes import (
+    BENCH_SPECS,
+    DEMO_SPEC,
+    MARKER_SPECS,
+    SOFT_SPECS,
+    TINY_MARKER_SPEC,
+    TINY_SPEC,
+    CaseSpec,
+)
 
 #: Bump when the generator's output changes for the same recipe (invalidates cached cases).
 GENERATOR_VERSION = "1"
@@ -115,15 +123,15 @@ def _planning(spec: CaseSpec, root: Path, timings: dict) -> tuple[Path, sitk.Ima
         return path, None
     t0 = time.perf_counter()
     if spec.source == "pelvis":
-        from .phantom import make_pelvis_phantom
+        from igrt.synth.phantom import make_pelvis_phantom
 
         img = make_pelvis_phantom(spec.ct_size, spec.ct_spacing, seed=spec.phantom_seed, scale=spec.scale)
     elif spec.source == "tg119":
-        from .tg119 import load_tg119_ct
+        from igrt.synth.tg119 import load_tg119_ct
 
         img = load_tg119_ct(spec.tg119_path or shared_data_dir() / "tg119_ct" / "TG119.mat")
         if spec.qa_beads:
-            from .tg119 import add_qa_beads
+            from igrt.synth.tg119 import add_qa_beads
 
             img = add_qa_beads(img)
     else:
@@ -144,7 +152,7 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     if plan is None:
         plan = sitk.ReadImage(str(plan_path), sitk.sitkFloat32)
     iso, m = spec.isocenter(), spec.matrix_lps()
-    from .cbct import simulate_cbct  # RTK is loaded only when a case has to be generated
+    from igrt.synth.cbct import simulate_cbct  # RTK is loaded only when a case has to be generated
 
     t0 = time.perf_counter()
     to_daily = geometry.planning_to_daily(m, iso, (0.0, 0.0, 0.0))
@@ -152,7 +160,7 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
     inclusions = [(daily_gold, MU_GOLD), (daily_calc, spec.cbct.mu_water * (1 + CALCIFICATION_HU / 1000))]
     anatomy = plan
     if spec.organ_shift_mm:
-        from .organ_motion import displace_target
+        from igrt.synth.organ_motion import displace_target
 
         anatomy = displace_target(plan, *_prostate(spec), spec.organ_shift_mm)
     daily = simulate_cbct(anatomy, m, iso, spec.cbct, timings, inclusions=inclusions)
@@ -169,7 +177,7 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
         _write_image(daily, tmp / "daily.mha")
         truth = _truth(spec, m, iso, timings)
         if spec.organ_shift_mm:
-            from .organ_motion import target_mask
+            from igrt.synth.organ_motion import target_mask
 
             center, semi = _prostate(spec)
             _write_image(target_mask(plan, center, semi), tmp / "target.mha")
@@ -194,7 +202,7 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
 
 
 def _prostate(spec: CaseSpec):
-    from .phantom import DEFAULT_CENTER_LPS, prostate_ellipsoid_lps
+    from igrt.synth.phantom import DEFAULT_CENTER_LPS, prostate_ellipsoid_lps
 
     if spec.source != "pelvis":
         raise IGRTInputError("prostate motion needs the pelvis phantom")

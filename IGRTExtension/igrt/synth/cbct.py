@@ -26,8 +26,8 @@ import SimpleITK as sitk
 from itk import RTK as rtk
 from scipy import ndimage
 
-from .. import geometry
-from .markers import add_to_array
+from igrt import geometry
+from igrt.synth.markers import add_to_array
 
 _RTK_IN_LPS = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import geometry
+from igrt import geometry
 
 #: Planning CT value of solid gold (beam hardening and the scanner's calibration keep it far below
 #: µ_gold/µ_water), stored on

@@ -17,8 +17,18 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from . import sdf
-from .sdf import Grid, capsule, ellipsoid, elliptic_cylinder, halfspace, intersect, shell, sphere, subtract
+from igrt.synth import sdf
+from igrt.synth.sdf import (
+    Grid,
+    capsule,
+    ellipsoid,
+    elliptic_cylinder,
+    halfspace,
+    intersect,
+    shell,
+    sphere,
+    subtract,
+)
 
 #: Image centre of the default phantom: a real CT's grid centre is rarely the frame origin.
 DEFAULT_CENTER_LPS = (0.0, -50.0, 300.0)

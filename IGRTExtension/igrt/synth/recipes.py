@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import geometry
-from .cbct import CBCTSettings
+from igrt import geometry
+from igrt.synth.cbct import CBCTSettings
 
 #: Full size: 270×270×200 at 1 mm from a 512×512×120 CT (the default acquisition).
 FULL_CBCT = CBCTSettings()
@@ -93,7 +93,7 @@ class CaseSpec:
             return np.asarray(self.isocenter_lps, float)
         if self.source == "tg119":
             return np.zeros(3)
-        from .phantom import landmark_lps
+        from igrt.synth.phantom import landmark_lps
 
         return landmark_lps("prostate", scale=self.scale)
 
@@ -183,8 +183,8 @@ BENCH_SPECS = _bench()
 
 
 def _demo() -> CaseSpec:
-    from .markers import prostate_marker_set
-    from .phantom import landmark_lps
+    from igrt.synth.markers import prostate_marker_set
+    from igrt.synth.phantom import landmark_lps
 
     return CaseSpec(
         name="demo",
@@ -212,8 +212,8 @@ TINY_SPEC = CaseSpec(
 
 def _marker_bench() -> list[CaseSpec]:
     """CBCT cases with 3–4 implanted markers (mixed shapes), calcifications, one migrated marker."""
-    from .markers import Marker, prostate_marker_set
-    from .phantom import landmark_lps
+    from igrt.synth.markers import Marker, prostate_marker_set
+    from igrt.synth.phantom import landmark_lps
 
     iso = landmark_lps("prostate")
     calcs = (Marker("sphere", tuple(np.round(iso + (6.0, 9.0, -7.0), 2)), diameter_mm=2.0),)
@@ -259,8 +259,8 @@ ORGAN_SHIFTS = ((0.0, 3.0, -4.0), (1.5, -3.0, 5.0), (-2.0, 4.0, 2.0), (0.0, -5.0
 
 def _soft_bench() -> list[CaseSpec]:
     """CBCT cases whose prostate (with 3 markers) moved against the bone: the soft-tissue benchmark."""
-    from .markers import prostate_marker_set
-    from .phantom import landmark_lps
+    from igrt.synth.markers import prostate_marker_set
+    from igrt.synth.phantom import landmark_lps
 
     iso = landmark_lps("prostate")
     return [
@@ -281,7 +281,7 @@ SOFT_SPECS = _soft_bench()
 
 
 def _tiny_markers() -> CaseSpec:
-    from .markers import prostate_marker_set
+    from igrt.synth.markers import prostate_marker_set
 
     # Markers need CBCT voxels near 1 mm: a 96 × 96 × 64 grid at 1.25 mm around the isocenter.
     cbct = dataclasses.replace(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import IGRTInputError
+from igrt.errors import IGRTInputError
 
 
 def _load(path):

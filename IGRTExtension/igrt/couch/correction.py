@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import geometry
-from .errors import IGRTInputError
+from igrt import geometry
+from igrt.errors import IGRTInputError
 
 #: The words every shown number carries (DESIGN §3): the couch motion, or the patient's displacement.
 COUCH_MOVES = "couch moves"

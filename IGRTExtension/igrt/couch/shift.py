@@ -1,6 +1,6 @@
 """The couch shift of a match result (``igrt shift``): correction, residuals, verdict, display rows.
 
-The computation is :func:`igrt.couch.couch_correction`; this module turns a result JSON into the shift
+The computation is :func:`igrt.couch.correction.couch_correction`; this module turns a result JSON into the shift
 JSON (DESIGN §4: a ``couch`` object with lateral_mm, longitudinal_mm, vertical_mm, rotation_deg,
 pitch_deg, roll_deg, sense, verdict and residuals). The display profile only adds relabelled rows
 (``display``); the ``couch`` object is the same whatever the profile.
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import __version__, geometry, tolerance
-from .couch import couch_correction
-from .errors import IGRTInputError
+from igrt import __version__, geometry
+from igrt.couch import tolerance
+from igrt.couch.correction import couch_correction
+from igrt.errors import IGRTInputError
 
 SHIFT_SCHEMA_VERSION = "1.0"
 
@@ -63,7 +64,7 @@ def shift_from_result(
 
     ``target_lps``: the point made exact (default the isocenter); ``target_points_lps``: points of the
     target structure, whose largest residual is reported (``residuals.max_over_target_mm``).
-    ``tolerance_profile``: a profile name or a dict (see :func:`igrt.tolerance.tolerance_profile`).
+    ``tolerance_profile``: a profile name or a dict (see :func:`igrt.couch.tolerance.tolerance_profile`).
     """
     warnings = []
     m = np.asarray(result["matrix_lps"], float)
@@ -88,7 +89,7 @@ def shift_from_result(
         tolerance_name = tolerance_profile or tolerance.tolerance_profile_names()[0]
     return {
         "schema_version": SHIFT_SCHEMA_VERSION,
-        "kind": "igrt.shift",
+        "kind": "igrt.couch.shift",
         "couch": {
             **{k: c[k] for k in COUCH_FIELDS},
             "verdict": check["verdict"],

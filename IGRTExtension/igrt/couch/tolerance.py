@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 
-from .couch import COUCH_MOVES, PATIENT_DISPLACED
-from .errors import IGRTInputError
+from igrt.couch.correction import COUCH_MOVES, PATIENT_DISPLACED
+from igrt.errors import IGRTInputError
 
 TRANSLATIONS = ("lateral_mm", "longitudinal_mm", "vertical_mm")
 ROTATIONS = ("rotation_deg", "pitch_deg", "roll_deg")
@@ -154,7 +154,7 @@ def tolerance_profile(profile: str | dict | None) -> dict:
 
 
 def evaluate(shift: dict, profile: str | dict | None = None) -> dict:
-    """Verdict for a couch correction (``igrt.couch.couch_correction`` fields) under a tolerance profile.
+    """Verdict for a couch correction (``igrt.couch.correction.couch_correction`` fields) under a tolerance profile.
 
     Returns ``verdict`` (one of "within tolerance", "apply shift", "escalate"), ``reasons`` (why it
     escalates), ``axes`` (per axis: the couch value, the wanted value, tolerance, action limit and a

@@ -1,0 +1,1 @@
+"""couch: see docs/ARCHITECTURE.md."""
