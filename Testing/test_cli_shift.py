@@ -23,7 +23,7 @@ def _result(tmp_path, matrix, orientation="HFS", **extra):
     m = np.asarray(matrix, float)
     data = {
         "schema_version": SCHEMA_VERSION,
-        "kind": "igrt.match",
+        "kind": "igrt.registration.match",
         "matrix_lps": m.tolist(),
         "planning_isocenter_lps": ISO,
         "daily_isocenter_lps": ISO,

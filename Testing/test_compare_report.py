@@ -5,7 +5,7 @@ import json
 import numpy as np
 import SimpleITK as sitk
 
-from igrt import compare
+from igrt.registration import compare
 from igrt.report import render_html
 from igrt.result import atomic_write_text, write_json
 

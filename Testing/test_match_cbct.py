@@ -5,7 +5,7 @@ import pytest
 
 from igrt import geometry
 from igrt.io.volumes import read_volume
-from igrt.match import MatchOptions, run_match
+from igrt.registration.match import MatchOptions, run_match
 from igrt.synth.cases import tiny_case
 
 

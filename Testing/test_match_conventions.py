@@ -6,7 +6,7 @@ import pytest
 from conftest import move_patient
 from igrt import geometry
 from igrt.errors import IGRTInputError
-from igrt.match import MatchFailedError, MatchOptions, run_match
+from igrt.registration.match import MatchFailedError, MatchOptions, run_match
 from igrt.volume import Volume
 
 ISO = None

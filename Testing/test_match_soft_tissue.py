@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from conftest import make_block_phantom, move_patient
 from igrt import geometry
-from igrt.match import MatchOptions, run_match
+from igrt.registration.match import MatchOptions, run_match
 from igrt.volume import Volume
 
 #: Target centre and semi-axes (mm), relative to the phantom's volume centre; clear of its bones.

@@ -15,8 +15,8 @@ import vtk  # noqa: E402
 from conftest import move_patient  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
-from igrt.match import MatchOptions  # noqa: E402
 from igrt.mrml import comparison, daily_match, tables, transforms, volumes  # noqa: E402
+from igrt.registration.match import MatchOptions  # noqa: E402
 from igrt.volume import Volume  # noqa: E402
 
 

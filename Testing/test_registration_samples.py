@@ -3,7 +3,7 @@
 import numpy as np
 import SimpleITK as sitk
 
-from igrt.registration import Region, _region_samples
+from igrt.registration.rigid import Region, _region_samples
 
 
 def _planning(shape_zyx=(40, 60, 70), spacing=(1.5, 1.5, 2.5)):

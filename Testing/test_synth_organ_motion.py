@@ -6,8 +6,8 @@ import SimpleITK as sitk
 
 from igrt import geometry
 from igrt.io.volumes import read_volume
-from igrt.match import MatchOptions, run_match
-from igrt.registration import normalized_correlation
+from igrt.registration.match import MatchOptions, run_match
+from igrt.registration.rigid import normalized_correlation
 from igrt.synth.cases import get_case
 from igrt.synth.organ_motion import displace_target, target_mask
 

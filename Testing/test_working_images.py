@@ -5,7 +5,7 @@ import SimpleITK as sitk
 
 from igrt import geometry
 from igrt.io.volumes import read_volume
-from igrt.registration import RegistrationSettings, euler_from_matrix, working_images_for
+from igrt.registration.rigid import RegistrationSettings, euler_from_matrix, working_images_for
 from igrt.synth.cases import tiny_case
 
 BONE_BOX = (180.0, 160.0, 140.0)
@@ -86,7 +86,7 @@ def test_planning_features_are_remade_only_when_the_transform_moved():
 
 
 def test_daily_working_spacing_follows_the_planning_grid():
-    from igrt.working_images import WorkingImages
+    from igrt.registration.working_images import WorkingImages
 
     def spacing(planning_spacing):
         planning = sitk.Image([8, 8, 8], sitk.sitkFloat32)

@@ -56,7 +56,7 @@ FULL_SIZE = ((512, 512, 120), (270, 270, 200))
 def run_ours(planning_path, daily_path, planning_iso, daily_iso, workdir):
     """Our daily match (method auto: bone then soft tissue), reading both images inside the timing."""
     from igrt.io.volumes import read_volume
-    from igrt.match import MatchOptions, run_match
+    from igrt.registration.match import MatchOptions, run_match
 
     t0 = time.perf_counter()
     planning = read_volume(planning_path)
@@ -69,7 +69,7 @@ def run_ours(planning_path, daily_path, planning_iso, daily_iso, workdir):
     result = run_match(planning, daily, options)
     elapsed = time.perf_counter() - t0
     stages = ", ".join(f"{s['stage']} {s['iterations']} its" for s in result.stages)
-    note = f"igrt.match.run_match(method=auto): {stages}; match alone {result.elapsed_s:.2f} s"
+    note = f"igrt.registration.match.run_match(method=auto): {stages}; match alone {result.elapsed_s:.2f} s"
     return np.asarray(result.matrix_lps, float), elapsed, note
 
 

@@ -41,8 +41,8 @@ TARGET_MEDIAN_MM = 0.5
 
 def _match(case, method: str, soft_sigma: float | None):
     from igrt.io.volumes import read_volume
-    from igrt.match import MatchOptions, run_match
-    from igrt.registration import RegistrationSettings
+    from igrt.registration.match import MatchOptions, run_match
+    from igrt.registration.rigid import RegistrationSettings
 
     t0 = time.perf_counter()
     planning, daily = read_volume(case.planning_path), read_volume(case.daily_path)

@@ -1,7 +1,7 @@
 """IGRT Daily Match: planning CT ↔ daily image (CBCT/CT) rigid match in Slicer, on the igrt core.
 
 Template structure of Slicer's scripted modules (module, parameter node, widget, logic, test). The
-widget is thin; the Logic is thin over ``igrt.mrml`` (MRML adapters) and ``igrt.match.run_match``, and
+widget is thin; the Logic is thin over ``igrt.mrml`` (MRML adapters) and ``igrt.registration.match.run_match``, and
 runs without the GUI. Under the ``slicer-core`` wheel (MRML without Qt) the GUI base classes are
 replaced by stand-ins so that the Logic can still be imported and tested.
 """
@@ -62,8 +62,8 @@ from slicer import (
 )
 
 from igrt.errors import IGRTInputError
-from igrt.match import MatchFailedError, MatchOptions
 from igrt.mrml import comparison, daily_match, transforms, volumes
+from igrt.registration.match import MatchFailedError, MatchOptions
 
 #: SlicerRT's plan node class (Beams module); the plan selector lists only these.
 PLAN_NODE_CLASS = "vtkMRMLRTPlanNode"
@@ -323,7 +323,7 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
     """The daily match on MRML nodes, without the GUI (Python console, batch scripts, tests).
 
-    Work is delegated to ``igrt.mrml.daily_match`` (adapters) and ``igrt.match.run_match`` (core).
+    Work is delegated to ``igrt.mrml.daily_match`` (adapters) and ``igrt.registration.match.run_match`` (core).
     """
 
     def __init__(self) -> None:

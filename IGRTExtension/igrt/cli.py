@@ -18,7 +18,7 @@ import numpy as np
 
 from igrt import __version__
 from igrt.errors import IGRTInputError
-from igrt.match import METHODS, MatchFailedError, MatchOptions, run_match
+from igrt.registration.match import METHODS, MatchFailedError, MatchOptions, run_match
 from igrt.result import write_json
 
 

@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from igrt.errors import IGRTInputError
-from igrt.working_images import crop_box
+from igrt.registration.working_images import crop_box
 
 #: Physical volume (mm³) of a marker's dense core (blurred): a thin wire up to a 1 × 10 mm coil.
 MARKER_VOLUME_MM3 = (0.2, 150.0)

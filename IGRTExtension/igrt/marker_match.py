@@ -97,7 +97,7 @@ def marker_result_from_points(
     ``quality.without_suspect`` so that the user sees what excluding it would change. ``migration``:
     (warn, exclude) thresholds in mm (default ``fiducials.MIGRATION_WARN_MM``, ``MIGRATION_EXCLUDE_MM``).
     """
-    from igrt.match import MatchResult
+    from igrt.registration.match import MatchResult
 
     t0 = time.perf_counter()
     p = np.asarray(planning, float)

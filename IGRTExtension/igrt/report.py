@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igrt import compare
+from igrt.registration import compare
 from igrt.result import atomic_write_text
 
 _CSS = """

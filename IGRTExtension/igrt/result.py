@@ -20,11 +20,11 @@ def _r(v, nd=4):
 
 
 def result_dict(res) -> dict:
-    """Result JSON of a :class:`igrt.match.MatchResult`. Never change a field's meaning; add fields."""
+    """Result JSON of a :class:`igrt.registration.match.MatchResult`. Never change a field's meaning; add fields."""
     m = np.asarray(res.matrix_lps, float)
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "igrt.match",
+        "kind": "igrt.registration.match",
         "method": res.method,
         "matrix_lps": [[float(x) for x in row] for row in m],
         "matrix_sense": "maps a planned-anatomy point (planning frame, DICOM LPS mm) to where that anatomy "

@@ -1,7 +1,7 @@
 """Visual comparison in the slice views: fusion, checkerboard, difference and flicker as MRML.
 
 Everything here is MRML-only. The checkerboard and difference volumes are computed on the planning
-grid, from the daily image resampled through the result (``igrt.compare.planning_to_daily_transform``).
+grid, from the daily image resampled through the result (``igrt.registration.compare.planning_to_daily_transform``).
 Slice composite nodes exist only inside the Slicer application (its layout creates them); under the
 ``slicer-core`` wheel there are none and only the volumes and colour nodes are prepared.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from igrt import compare
 from igrt.mrml import volumes
+from igrt.registration import compare
 
 MODES = ("fusion", "checkerboard", "difference", "flicker")
-#: Two-colour fusion (igrt.compare.fusion_rgb uses the same pair): planning magenta, daily green.
+#: Two-colour fusion (igrt.registration.compare.fusion_rgb uses the same pair): planning magenta, daily green.
 PLANNING_RGB = (1.0, 0.0, 1.0)
 DAILY_RGB = (0.0, 1.0, 0.0)
 CHECKER_SQUARE_MM = 20.0
@@ -32,7 +32,7 @@ def daily_on_planning_grid(result, planning: sitk.Image, daily: sitk.Image, defa
 def checkerboard_3d(planning: np.ndarray, daily: np.ndarray, square_px) -> np.ndarray:
     """3-D checkerboard of two same-shape (k, j, i) arrays; ``square_px`` per axis (k, j, i).
 
-    ``igrt.compare.checkerboard`` is 2-D (display slices); the slice views need a volume.
+    ``igrt.registration.compare.checkerboard`` is 2-D (display slices); the slice views need a volume.
     """
     kk, jj, ii = np.indices(planning.shape)
     sk, sj, si = (max(1, int(s)) for s in square_px)

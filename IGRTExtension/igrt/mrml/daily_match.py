@@ -1,6 +1,6 @@
 """The daily match on MRML nodes: what the IGRTDailyMatch module's Logic runs, usable headless.
 
-Volume nodes → core ``Volume`` → ``igrt.match.run_match`` → transform node (applied to the daily
+Volume nodes → core ``Volume`` → ``igrt.registration.match.run_match`` → transform node (applied to the daily
 volume), result table and comparison volumes. No Qt: runs under slicer-core and inside Slicer.
 """
 
@@ -14,8 +14,8 @@ import vtk
 
 from igrt import geometry
 from igrt.errors import IGRTInputError
-from igrt.match import MatchOptions, run_match
 from igrt.mrml import comparison, tables, transforms, volumes
+from igrt.registration.match import MatchOptions, run_match
 
 
 @dataclass

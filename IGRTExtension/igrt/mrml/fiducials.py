@@ -347,7 +347,7 @@ def resolve_isocenters(planning_iso, daily_iso, planning_node, daily_node, plann
     """(planning, daily) isocenters (LPS): declared, else derived and said in ``warnings``.
 
     Planning: the declared point, else the centroid of the planning markers used. Daily: the declared
-    point, else the rule of the image match (``igrt.match.resolve_isocenters``: same frame of reference → the
+    point, else the rule of the image match (``igrt.registration.match.resolve_isocenters``: same frame of reference → the
     same point; the daily image in its own frame → its center) when both volumes are known, else the
     same point.
     """
@@ -358,8 +358,8 @@ def resolve_isocenters(planning_iso, daily_iso, planning_node, daily_node, plann
             warnings.append("no isocenter given: the centroid of the planning markers is used")
     if daily_iso is not None or planning_iso is None or planning_node is None or daily_node is None:
         return planning_iso, daily_iso
-    from igrt.match import MatchOptions
-    from igrt.match import resolve_isocenters as image_match_isocenters
+    from igrt.registration.match import MatchOptions
+    from igrt.registration.match import resolve_isocenters as image_match_isocenters
 
     try:
         planning = volumes.volume_from_node(planning_node)

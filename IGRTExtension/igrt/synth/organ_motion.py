@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from igrt.working_images import box_index_bounds
+from igrt.registration.working_images import box_index_bounds
 
 
 def target_mask(like: sitk.Image, center_lps, semi_axes_mm) -> sitk.Image:

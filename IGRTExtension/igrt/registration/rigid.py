@@ -2,9 +2,9 @@
 
 The planning CT is the fixed image, the daily image the moving one. SimpleITK's optimised transform
 maps a fixed (planning) point to the moving (daily) point holding the same anatomy, which is the
-DESIGN §3 result direction once the two isocenters are identified (see ``igrt.match``).
+DESIGN §3 result direction once the two isocenters are identified (see ``igrt.registration.match``).
 
-Both images are prepared (cropped, resampled, high-passed) by ``igrt.working_images``; this module
+Both images are prepared (cropped, resampled, high-passed) by ``igrt.registration.working_images``; this module
 runs the coarse search and the multi-resolution optimisation on them.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from igrt import geometry
-from igrt.working_images import WorkingImages, block_shrink, resample_to_spacing
+from igrt.registration.working_images import WorkingImages, block_shrink, resample_to_spacing
 
 
 @dataclass

@@ -17,7 +17,7 @@ import SimpleITK as sitk
 
 from igrt import geometry
 from igrt.errors import IGRTInputError
-from igrt.registration import (
+from igrt.registration.rigid import (
     NoIntensityBandError,
     Region,
     RegistrationSettings,
@@ -26,8 +26,8 @@ from igrt.registration import (
     register_rigid,
     working_images_for,
 )
+from igrt.registration.working_images import extent_corners
 from igrt.volume import Volume
-from igrt.working_images import extent_corners
 
 METHODS = ("auto", "bone", "soft")
 #: Planning HU band sampled by the bone match (cortical and trabecular bone).

@@ -1,0 +1,1 @@
+"""registration: see docs/ARCHITECTURE.md."""
