@@ -7,7 +7,7 @@ import pytest
 
 from igrt import geometry
 from igrt.errors import IGRTInputError
-from igrt.fiducials import match_markers, pair_markers, predicted_tre, rigid_from_points
+from igrt.markers.pairing import match_markers, pair_markers, predicted_tre, rigid_from_points
 
 MARKERS = np.array([[12.0, -30.0, 210.0], [38.0, -25.0, 215.0], [20.0, -5.0, 190.0], [15.0, -40.0, 185.0]])
 
@@ -153,7 +153,7 @@ def test_migrated_marker_flagged_and_match_without_it(tmp_path, capsys):
     import json
 
     from igrt.cli import main
-    from igrt.marker_match import marker_result_from_points
+    from igrt.markers.match import marker_result_from_points
 
     iso = MARKERS.mean(axis=0)
     m = geometry.rigid_about_point(geometry.rotation_xyz_deg(1, -1, 2), iso, (3, -2, 4))

@@ -17,7 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from igrt.errors import IGRTInputError
 from igrt.io.rtstruct import RT_STRUCTURE_SET_CLASS, read_point_rois
-from igrt.marker_match import read_markers
+from igrt.markers.match import read_markers
 
 OBI_RS = "varian_obi_cbct_catphan/dicom/RS.1.2.246.352.61.4.4629243971856054928.10351809266615445418.dcm"
 ECLIPSE_RS = "eclipse_prostate_rt/dicom/RS.1.2.246.352.71.4.2088656855.2404649.20110920153449.dcm"

@@ -6,7 +6,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from conftest import make_block_phantom
-from igrt.marker_detect import detect_markers
+from igrt.markers.detect import detect_markers
 from igrt.synth.markers import Marker, add_to_array
 
 # Three gold cylinders (1 mm × 3 mm, axis along z, 8000 HU) at non-integer voxel positions.

@@ -70,8 +70,8 @@ def score(found, truth) -> dict:
 
 
 def run_case(name: str) -> dict:
-    from igrt.marker_detect import detect_markers
-    from igrt.marker_match import marker_result_from_points
+    from igrt.markers.detect import detect_markers
+    from igrt.markers.match import marker_result_from_points
     from igrt.synth.cases import get_case
 
     case = get_case(name)

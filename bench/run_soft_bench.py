@@ -63,8 +63,8 @@ def _match(case, method: str, soft_sigma: float | None):
 
 
 def _markers(case):
-    from igrt.marker_detect import detect_markers
-    from igrt.marker_match import marker_result_from_points
+    from igrt.markers.detect import detect_markers
+    from igrt.markers.match import marker_result_from_points
 
     t0 = time.perf_counter()
     found = {}

@@ -1,8 +1,8 @@
 """IGRT Fiducials: implanted gold markers in Slicer markups, detection, correction and the marker match.
 
 Template structure of Slicer's scripted modules (module, parameter node, widget, logic, test). The
-widget is thin; the Logic is thin over ``igrt.mrml.fiducials`` (MRML adapters), ``igrt.marker_detect``
-and ``igrt.marker_match`` (core), and runs without the GUI. Under the ``slicer-core`` wheel (MRML
+widget is thin; the Logic is thin over ``igrt.mrml.fiducials`` (MRML adapters), ``igrt.markers.detect``
+and ``igrt.markers.match`` (core), and runs without the GUI. Under the ``slicer-core`` wheel (MRML
 without Qt) the GUI base classes are replaced by stand-ins so that the Logic can still be imported
 and tested.
 """
@@ -327,8 +327,8 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
     """Marker detection and the marker match on MRML nodes, without the GUI (console, batch, tests).
 
-    Work is delegated to ``igrt.mrml.fiducials`` (adapters), ``igrt.marker_detect.detect_markers`` and
-    ``igrt.marker_match.marker_result_from_points`` (core).
+    Work is delegated to ``igrt.mrml.fiducials`` (adapters), ``igrt.markers.detect.detect_markers`` and
+    ``igrt.markers.match.marker_result_from_points`` (core).
     """
 
     LIST_NAMES = {"planning": "Planning markers", "daily": "Daily markers"}

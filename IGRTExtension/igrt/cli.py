@@ -365,7 +365,7 @@ def cmd_import_reg(args) -> int:
 
 
 def cmd_fiducials_match(args) -> int:
-    from igrt.marker_match import marker_result
+    from igrt.markers.match import marker_result
 
     result = marker_result(
         args.planning_markers,
@@ -397,8 +397,8 @@ def cmd_fiducials_match(args) -> int:
 
 def cmd_fiducials_detect(args) -> int:
     from igrt.io.volumes import read_volume
-    from igrt.marker_detect import detect_markers
-    from igrt.marker_match import markers_json
+    from igrt.markers.detect import detect_markers
+    from igrt.markers.match import markers_json
 
     volume = read_volume(args.image)
     roi = args.roi

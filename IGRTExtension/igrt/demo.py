@@ -142,8 +142,8 @@ def run_demo(out: Path, progress=print) -> int:
 
 def _marker_match(case, planning_image, daily_image, progress) -> dict:
     """Detect the gold markers in both images and match them (method "fiducial"), with truth errors."""
-    from igrt.marker_detect import detect_markers
-    from igrt.marker_match import marker_result_from_points, markers_json
+    from igrt.markers.detect import detect_markers
+    from igrt.markers.match import marker_result_from_points, markers_json
 
     progress("igrt demo: detecting gold markers and matching them…")
     found = {"planning": detect_markers(planning_image), "daily": detect_markers(daily_image)}

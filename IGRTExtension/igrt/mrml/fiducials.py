@@ -6,7 +6,7 @@ under the ``slicer-core`` wheel.
 Frames
 ------
 Markers are in each image's *own* coordinates: planning markers in the planning image's frame, daily
-markers in the daily image's acquired frame (``igrt.marker_match.marker_result_from_points`` ties the
+markers in the daily image's acquired frame (``igrt.markers.match.marker_result_from_points`` ties the
 frames through the isocenters). A daily volume usually sits under the match transform after a match;
 a markups point is therefore read in world RAS and carried back through the inverse of the volume's
 parent transform (as ``igrt.mrml.daily_match.point_lps_from_markups`` does), which is right whether or
@@ -49,8 +49,8 @@ import vtk
 from igrt import geometry
 from igrt.couch.correction import PATIENT_DISPLACED
 from igrt.errors import IGRTInputError
-from igrt.marker_detect import detect_markers
-from igrt.marker_match import marker_result_from_points
+from igrt.markers.detect import detect_markers
+from igrt.markers.match import marker_result_from_points
 from igrt.mrml import tables, transforms, volumes
 
 #: Node attributes and references this module writes (our own names).
@@ -85,7 +85,7 @@ class Marker:
 class FiducialMatchOutputs:
     """What one match computed and left in the scene (the nodes are reused by the next run)."""
 
-    result: dict  # result JSON, method "fiducial" (igrt.marker_match.marker_result_from_points)
+    result: dict  # result JSON, method "fiducial" (igrt.markers.match.marker_result_from_points)
     transform_node: object
     table_node: object
     planning: list = field(default_factory=list)  # Marker, all planning points (excluded ones too)
@@ -165,7 +165,7 @@ def roi_box_lps(roi_node=None, volume_node=None, segment: str = "", margin_mm: f
 
 
 def detect(volume_node, roi_node=None, segment: str = "", threshold_hu=None) -> list:
-    """``igrt.marker_detect.detect_markers`` on a volume node, in the volume's own frame (LPS).
+    """``igrt.markers.detect.detect_markers`` on a volume node, in the volume's own frame (LPS).
 
     The image is read without its parent transform (``volumes.image_from_node``): a daily volume that
     already shows a match is searched where it was acquired.

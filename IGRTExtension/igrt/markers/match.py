@@ -15,7 +15,7 @@ import numpy as np
 
 from igrt import geometry
 from igrt.errors import IGRTInputError
-from igrt.fiducials import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
+from igrt.markers.pairing import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
 
 
 def markers_json(found, image=None) -> dict:
