@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from conftest import make_block_phantom, move_patient
 from igrt import geometry
-from igrt.cli import main
+from igrt.cli.main import main
 
 
 def _run(args, capsys):
@@ -163,7 +163,7 @@ def test_console_script_reports_bad_input(tmp_path):
         [
             sys.executable,
             "-m",
-            "igrt.cli",
+            "igrt.cli.main",
             "match",
             str(tmp_path / "missing"),
             str(tmp_path / "missing2"),

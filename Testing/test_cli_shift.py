@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from igrt import geometry
-from igrt.cli import main
+from igrt.cli.main import main
 from igrt.result import SCHEMA_VERSION, write_json
 
 ISO = [10.0, -40.0, 200.0]

@@ -98,7 +98,7 @@ def _write_markers(path, pts):
 def test_fiducials_match_cli(tmp_path, capsys):
     import json
 
-    from igrt.cli import main
+    from igrt.cli.main import main
 
     iso = MARKERS.mean(axis=0)
     m = geometry.rigid_about_point(
@@ -138,7 +138,7 @@ def test_fiducials_match_cli(tmp_path, capsys):
 
 
 def test_fiducials_match_cli_refuses_too_few_and_collinear(tmp_path, capsys):
-    from igrt.cli import main
+    from igrt.cli.main import main
 
     _write_markers(tmp_path / "two.json", MARKERS[:2])
     _write_markers(tmp_path / "line.json", [[0, 0, 0], [10, 0, 0], [20, 0, 0]])
@@ -152,7 +152,7 @@ def test_migrated_marker_flagged_and_match_without_it(tmp_path, capsys):
     """Marker 3 moved 4 mm inside the patient: flagged, and the fit without it recovers the true shift."""
     import json
 
-    from igrt.cli import main
+    from igrt.cli.main import main
     from igrt.markers.match import marker_result_from_points
 
     iso = MARKERS.mean(axis=0)
@@ -187,7 +187,7 @@ def test_migrated_marker_flagged_and_match_without_it(tmp_path, capsys):
 def test_migration_thresholds_are_configurable(tmp_path, capsys):
     """The same 4 mm migration (distance changes up to 2.59 mm): silent above a 3 mm warning level,
     'exclude it' below a 2 mm exclusion level; nonsense thresholds are refused."""
-    from igrt.cli import main
+    from igrt.cli.main import main
 
     iso = MARKERS.mean(axis=0)
     m = geometry.rigid_about_point(geometry.rotation_xyz_deg(1, -1, 2), iso, (3, -2, 4))

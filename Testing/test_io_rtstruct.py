@@ -90,7 +90,7 @@ def _rtstruct(path, rois):
 
 
 def test_written_markers_and_the_cli_match(tmp_path, capsys):
-    from igrt.cli import main
+    from igrt.cli.main import main
 
     planning = [(10.0, -20.0, 5.0), (30.0, -15.0, 12.0), (18.0, 4.0, -9.0), (25.0, -2.0, 20.0)]
     rois = [("PTV", "CLOSED_PLANAR", [0, 0, 0, 10, 0, 0, 10, 10, 0])]

@@ -37,7 +37,7 @@ def test_markers_found_at_their_centroids():
 
 
 def test_search_box_and_cli(tmp_path, capsys):
-    from igrt.cli import main
+    from igrt.cli.main import main
 
     img, truth = _ct_with_markers()
     found = detect_markers(img, roi_center_lps=truth[0], roi_size_mm=(10, 10, 10))
@@ -54,7 +54,7 @@ def test_generated_cbct_markers_found_and_matched(tmp_path, capsys):
     """Simulated CBCT (streaks, noise, scatter) and planning CT of the tiny marker case: detect every
     marker (coil, cylinders, sphere) near its true centre, then the marker match recovers the known shift."""
     from igrt import geometry
-    from igrt.cli import main
+    from igrt.cli.main import main
     from igrt.synth.cases import tiny_marker_case
 
     case = tiny_marker_case()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from igrt import geometry
-from igrt.cli import main
+from igrt.cli.main import main
 from igrt.couch.tolerance import display_rows, evaluate
 from igrt.result import SCHEMA_VERSION, write_json
 

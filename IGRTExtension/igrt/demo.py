@@ -64,7 +64,7 @@ def dicom_series_of(case) -> tuple[Path, Path]:
 
 def run_demo(out: Path, progress=print) -> int:
     """Build (or load) the demo case, match, write result.json + report.html into ``out``."""
-    from igrt.cli import _publish_dir, match_files
+    from igrt.cli.main import _publish_dir, match_files
     from igrt.report import write_report
     from igrt.synth.cases import demo_case
 
