@@ -26,6 +26,7 @@ demo: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: setup system-tools lint
 	$(PY) -m pytest

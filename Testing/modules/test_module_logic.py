@@ -13,7 +13,7 @@ from igrt import geometry  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import volumes  # noqa: E402
 
-MODULE_DIR = Path(__file__).resolve().parents[1] / "IGRTExtension" / "IGRTDailyMatch"
+MODULE_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTDailyMatch"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from igrt import geometry
 from igrt.couch.correction import ORIENTATIONS, couch_correction, table_top_from_lps
 
-TABLE = json.loads((Path(__file__).parent / "data" / "couch" / "hand_worked.json").read_text())
+TABLE = json.loads((Path(__file__).parents[1] / "data" / "couch" / "hand_worked.json").read_text())
 ISO = np.asarray(TABLE["isocenter_lps"], float)
 
 

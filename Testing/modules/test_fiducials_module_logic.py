@@ -17,8 +17,8 @@ from igrt import geometry  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import fiducials, volumes  # noqa: E402
 
-MODULE_DIR = Path(__file__).resolve().parents[1] / "IGRTExtension" / "IGRTFiducials"
-COUCH_DIR = Path(__file__).resolve().parents[1] / "IGRTExtension" / "IGRTCouchShift"
+MODULE_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTFiducials"
+COUCH_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTCouchShift"
 
 
 @pytest.fixture(scope="module")
