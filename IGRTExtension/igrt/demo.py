@@ -14,17 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from igrt import geometry
-from igrt.result import write_json
-
-
-def truth_errors(result: dict, truth_matrix, isocenter) -> dict:
-    """Translation error at the isocenter (mm) and rotation error angle (°) against a known transform."""
-    m = np.asarray(result["matrix_lps"], float)
-    t = np.asarray(truth_matrix, float)
-    err = float(np.linalg.norm(geometry.apply(m, isocenter) - geometry.apply(t, isocenter)))
-    dr = m[:3, :3] @ t[:3, :3].T
-    ang = float(np.degrees(np.arccos(np.clip((np.trace(dr) - 1) / 2, -1, 1))))
-    return {"translation_error_mm": err, "rotation_error_deg": ang}
+from igrt.registration.accuracy import truth_errors
+from igrt.result import publish_dir, write_json
 
 
 def dicom_series_of(case) -> tuple[Path, Path]:
@@ -64,7 +55,8 @@ def dicom_series_of(case) -> tuple[Path, Path]:
 
 def run_demo(out: Path, progress=print) -> int:
     """Build (or load) the demo case, match, write result.json + report.html into ``out``."""
-    from igrt.cli.main import _publish_dir, match_files
+    from igrt.registration.match import MatchOptions
+    from igrt.registration.workflow import daily_match_files
     from igrt.report import write_report
     from igrt.synth.cases import demo_case
 
@@ -75,14 +67,13 @@ def run_demo(out: Path, progress=print) -> int:
     progress(f"  case ready in {t_case:.1f} s: {case.description}")
     progress("igrt demo: matching the daily CBCT to the planning CT (auto: bone, then soft tissue)…")
     planning_dir, daily_dir = dicom_series_of(case)
-    result, planning, daily = match_files(
-        planning_dir,
-        daily_dir,
-        isocenter=tuple(case.planning_isocenter_lps),
-        daily_isocenter=tuple(case.daily_isocenter_lps),
+    options = MatchOptions(
         method="auto",
+        planning_isocenter_lps=tuple(case.planning_isocenter_lps),
+        daily_isocenter_lps=tuple(case.daily_isocenter_lps),
         orientation="HFS",
     )
+    result, planning, daily = daily_match_files(planning_dir, daily_dir, options)
     errors = truth_errors(result, case.matrix_lps, case.planning_isocenter_lps)
     truth_t = geometry.displacement_at(case.matrix_lps, case.planning_isocenter_lps)
     truth_r = geometry.angles_xyz_deg(np.asarray(case.matrix_lps)[:3, :3])
@@ -118,7 +109,7 @@ def run_demo(out: Path, progress=print) -> int:
         write_reg(result, tmp / "registration.dcm", notes=notes)
         for note in notes:
             progress(f"  REG: {note}")
-        _publish_dir(tmp, out)
+        publish_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     t = result["translation_mm"]
@@ -142,18 +133,19 @@ def run_demo(out: Path, progress=print) -> int:
 
 def _marker_match(case, planning_image, daily_image, progress) -> dict:
     """Detect the gold markers in both images and match them (method "fiducial"), with truth errors."""
-    from igrt.markers.detect import detect_markers
-    from igrt.markers.match import marker_result_from_points, markers_json
+    from igrt.markers.workflow import detect, marker_match, positions
 
     progress("igrt demo: detecting gold markers and matching them…")
-    found = {"planning": detect_markers(planning_image), "daily": detect_markers(daily_image)}
-    files = {f"{key}_markers": markers_json(f) for key, f in found.items()}
-    result = marker_result_from_points(
-        [p for p, _ in found["planning"]],
-        [p for p, _ in found["daily"]],
-        case.planning_isocenter_lps,
-        case.daily_isocenter_lps,
-        "HFS",
+    files = {
+        "planning_markers": detect(planning_image, source="planning CT"),
+        "daily_markers": detect(daily_image, source="daily CBCT"),
+    }
+    result = marker_match(
+        [p for p, _ in positions(files["planning_markers"])],
+        [p for p, _ in positions(files["daily_markers"])],
+        isocenter=case.planning_isocenter_lps,
+        daily_isocenter=case.daily_isocenter_lps,
+        orientation="HFS",
         inputs={"planning_markers": "planning_markers.json", "daily_markers": "daily_markers.json"},
     )
     errors = truth_errors(result, case.matrix_lps, case.planning_isocenter_lps)

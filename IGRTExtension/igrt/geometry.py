@@ -71,6 +71,15 @@ def angles_xyz_deg(r) -> np.ndarray:
     return np.degrees([rx, ry, rz])
 
 
+def rotation_angle_deg(r) -> float:
+    """Angle (degrees, 0–180) of the rotation ``r`` (3×3, or the rotation part of a 4×4) about its axis.
+
+    The one rotation-magnitude rule: plausibility limits, rotation errors R_est·R_trueᵀ, marker fits.
+    """
+    r = np.asarray(r, dtype=float)[:3, :3]
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
 def rigid_matrix(rotation=None, translation=(0.0, 0.0, 0.0)) -> np.ndarray:
     """4×4 homogeneous matrix from a 3×3 rotation and a translation."""
     m = np.eye(4)

@@ -46,26 +46,43 @@ def result_dict(res) -> dict:
     }
 
 
-def load_result(path) -> dict:
-    """Read a result JSON and refuse one of another schema or with a non-rigid matrix."""
+def check_result(data, source: str = "the result") -> dict:
+    """Refuse a result document this tool cannot use: another schema, a non-rigid matrix, no isocenter.
+
+    The one check every consumer of a result (``igrt shift``, ``export-reg``, Couch Shift, studies) runs
+    before using it; ``source`` names it in the message (a path, a node).
+    """
     from igrt.errors import IGRTInputError
 
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise IGRTInputError(f"cannot read result JSON {path}: {exc}") from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, str) or version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise IGRTInputError(
-            f"{path}: unsupported result schema_version {version!r} (this tool reads {SCHEMA_VERSION})"
+            f"{source}: unsupported result schema_version {version!r} (this tool reads {SCHEMA_VERSION})"
         )
     try:
         m = np.asarray(data.get("matrix_lps"), float)
     except (TypeError, ValueError):
         m = np.zeros((0,))
     if not geometry.is_rigid(m, tol=1e-4):
-        raise IGRTInputError(f"{path}: matrix_lps is not a rigid 4×4 transform")
+        raise IGRTInputError(f"{source}: matrix_lps is not a rigid 4×4 transform")
+    try:
+        iso = np.asarray(data.get("planning_isocenter_lps"), float)
+    except (TypeError, ValueError):
+        iso = np.zeros((0,))
+    if iso.shape != (3,) or not np.all(np.isfinite(iso)):
+        raise IGRTInputError(f"{source}: planning_isocenter_lps must be three finite LPS coordinates in mm")
     return data
+
+
+def load_result(path) -> dict:
+    """Read a result JSON and :func:`check_result` it; one clear line for a file that cannot be used."""
+    from igrt.errors import IGRTInputError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise IGRTInputError(f"cannot read result JSON {path}: {exc}") from exc
+    return check_result(data, str(path))
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -80,6 +97,20 @@ def atomic_write_text(path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def publish_dir(tmp, out) -> None:
+    """Move every file of a finished temporary output folder into ``out`` (created if needed)."""
+    import shutil
+
+    tmp, out = Path(tmp), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in sorted(tmp.rglob("*")):
+        if item.is_file():
+            dest = out / item.relative_to(tmp)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(item, dest)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(path, data: dict) -> None:

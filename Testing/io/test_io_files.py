@@ -8,7 +8,8 @@ import SimpleITK as sitk
 
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_write import write_image_series
-from igrt.io.volumes import check_pair, read_volume
+from igrt.io.volumes import read_volume
+from igrt.registration.inputs import check_pair
 from igrt.volume import Volume
 
 # An oblique grid: rotated 30° about z, so a reader that drops the direction is caught.

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from igrt import geometry
+from igrt import geometry, patient_position
 from igrt.errors import IGRTInputError
 
 #: The words every shown number carries (DESIGN §3): the couch motion, or the patient's displacement.
@@ -60,18 +60,14 @@ TABLE_TOP_FROM_IEC_PATIENT = {
     "FFDR": np.array([[0.0, 0.0, 1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]),
 }
 
-#: The patient positions we support (DICOM PS3.3 C.7.3.1.1.2 defined terms).
-ORIENTATIONS = tuple(TABLE_TOP_FROM_IEC_PATIENT)
+#: The patient positions we support (DICOM PS3.3 C.7.3.1.1.2 defined terms): one list, igrt.patient_position.
+ORIENTATIONS = patient_position.SUPPORTED
+assert set(ORIENTATIONS) == set(TABLE_TOP_FROM_IEC_PATIENT)
 
 
 def table_top_from_lps(orientation: str) -> np.ndarray:
     """3×3 rotation taking an LPS vector to table-top (lateral, longitudinal, vertical) components."""
-    key = (orientation or "").upper()
-    if key not in TABLE_TOP_FROM_IEC_PATIENT:
-        raise IGRTInputError(
-            f"unsupported patient orientation {orientation!r}; use one of {', '.join(TABLE_TOP_FROM_IEC_PATIENT)}"
-        )
-    return TABLE_TOP_FROM_IEC_PATIENT[key] @ IEC_PATIENT_FROM_LPS
+    return TABLE_TOP_FROM_IEC_PATIENT[patient_position.normalise(orientation)] @ IEC_PATIENT_FROM_LPS
 
 
 def table_top_angles_deg(r_tt) -> tuple[float, float, float]:

@@ -18,6 +18,7 @@ from pydicom.errors import InvalidDicomError
 
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_geometry import SliceGeometry, series_grid
+from igrt.patient_position import DICOM_DEFINED_TERMS
 from igrt.volume import Volume
 
 #: Single-frame cross-sectional image storage classes read as volumes (PS3.4 B.5).
@@ -31,10 +32,7 @@ MULTIFRAME_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.2.2": "Legacy Converted Enhanced CT",
     "1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR",
 }
-PATIENT_POSITIONS = {
-    "HFS", "HFP", "FFS", "FFP", "HFDR", "HFDL", "FFDR", "FFDL",
-    "LFP", "LFS", "RFP", "RFS", "AFDR", "AFDL", "PFDR", "PFDL",
-}  # fmt: skip
+PATIENT_POSITIONS = set(DICOM_DEFINED_TERMS)
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")  # files named so must be readable DICOM
 REQUIRED = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns")
 

@@ -22,9 +22,10 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from igrt import __version__
 from igrt.errors import IGRTInputError
+from igrt.patient_position import SUPPORTED as SUPPORTED_POSITIONS
 
 IMPLEMENTATION_UID = "1.2.826.0.1.3680043.10.1459.1"  # under pydicom's root, fixed for the project
-PATIENT_POSITIONS = {"HFS", "HFP", "FFS", "FFP", "HFDR", "HFDL", "FFDR", "FFDL"}
+PATIENT_POSITIONS = set(SUPPORTED_POSITIONS)
 
 
 def rescale_for(values: np.ndarray) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""Read the planning and daily images (DICOM series folder or one volume file) and check they belong together."""
+"""Read an image volume: a DICOM series folder or one volume file (NRRD, NIfTI, MHA), as LPS float32."""
 
 from __future__ import annotations
 
@@ -56,42 +56,6 @@ def read_volume_file(p: Path) -> Volume:
     except RuntimeError as e:
         raise IGRTInputError(f"{p}: cannot read its voxels ({_sitk_reason(e)})") from e
     return Volume(image=image, path=str(p))
-
-
-def check_pair(planning: Volume, daily: Volume) -> list[str]:
-    """Check the planning and daily images may be matched; return warnings to record in the result.
-
-    Raises on two different patient IDs, and on two different patient positions (e.g. HFS planning,
-    FFS daily) when both are known: the orientation decides every couch sign, so a mismatch is a
-    setup or data error to resolve before matching, not a warning. Different frames of reference are
-    expected (a CBCT has its own) and are recorded; unknown identities are recorded.
-    """
-    warnings = []
-    if planning.patient_id and daily.patient_id and planning.patient_id != daily.patient_id:
-        raise IGRTInputError(
-            f"patient ID mismatch: planning image is {planning.patient_id!r}, daily image is {daily.patient_id!r}"
-        )
-    pp, dp = planning.patient_position, daily.patient_position
-    if pp and dp and pp != dp:
-        raise IGRTInputError(f"patient position mismatch: planning image is {pp}, daily image is {dp}")
-    for role, v in (("planning", planning), ("daily", daily)):
-        if not v.patient_id:
-            warnings.append(f"{role} image has no patient ID ({v.path}): same patient not checked")
-        if not v.patient_position:
-            warnings.append(f"{role} image has no patient position ({v.path})")
-    pf, df = planning.frame_of_reference_uid, daily.frame_of_reference_uid
-    if pf and df and pf != df:
-        warnings.append(
-            f"planning and daily images have different frames of reference ({pf} vs {df}): "
-            "expected for a CBCT; the isocenters are paired as declared"
-        )
-    elif not (pf and df):
-        warnings.append(
-            "frame of reference unknown for at least one image: the isocenters are paired as declared"
-        )
-    if planning.series_uid and planning.series_uid == daily.series_uid:
-        warnings.append(f"planning and daily images are the same series ({planning.series_uid})")
-    return warnings
 
 
 def _has_dicom_magic(p: Path) -> bool:

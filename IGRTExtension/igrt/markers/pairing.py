@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from igrt import geometry
 from igrt.errors import IGRTInputError
 
 #: Migration thresholds on inter-marker distance changes (mm): warn, then suggest excluding the marker.
@@ -137,7 +138,7 @@ def _fit_rotation_deg(p, q) -> float:
         r = rigid_from_points(p, q)[:3, :3]
     except IGRTInputError:
         return 0.0  # collinear subsets: the angle is undefined; the match itself will refuse them
-    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))))
+    return geometry.rotation_angle_deg(r)
 
 
 @dataclass

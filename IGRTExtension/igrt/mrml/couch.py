@@ -8,8 +8,7 @@ under the ``slicer-core`` wheel.
 - :func:`segment_points_lps` / :func:`segment_centroid_lps` turn a segment of the planning
   segmentation into points and its volume centroid in DICOM LPS (the frame conversion is
   ``igrt.geometry.ras_to_lps_point``, nowhere else).
-- :func:`evaluate_shift` runs ``igrt.couch.correction.couch_correction`` and adds the tolerance verdict
-  (``igrt.couch.tolerance``) and the largest residual over the target structure.
+- :func:`evaluate_shift` runs the couch shift workflow (``igrt.couch.workflow.couch_shift``) on that result.
 - :func:`update_shift_table` writes the shift into a ``vtkMRMLTableNode``: one row per couch axis with
   a column saying in words whether the number is "couch moves" or "patient is displaced".
 """
@@ -26,8 +25,11 @@ from vtk.util import numpy_support
 from igrt import geometry
 from igrt.couch import correction as couch
 from igrt.couch import tolerance
+from igrt.couch.shift import couch_summary
+from igrt.couch.workflow import couch_shift
 from igrt.errors import IGRTInputError
 from igrt.mrml import tables, transforms, volumes
+from igrt.result import SCHEMA_VERSION
 
 COUCH_MOVES = couch.COUCH_MOVES
 PATIENT_DISPLACED = couch.PATIENT_DISPLACED
@@ -288,13 +290,6 @@ def display_rows(shift: dict, profile: str | None) -> list[tuple[str, float, str
 # The shift
 
 
-def max_residual_mm(couch_matrix_lps, matrix_lps, points_lps) -> float:
-    """Largest remaining displacement over points after the couch correction: |C·M(p) − p|."""
-    residual = np.asarray(couch_matrix_lps, float) @ np.asarray(matrix_lps, float)
-    pts = np.atleast_2d(np.asarray(points_lps, float))
-    return float(np.max(np.linalg.norm(geometry.apply(residual, pts) - pts, axis=1)))
-
-
 def evaluate_shift(
     result: dict,
     orientation: str,
@@ -304,31 +299,22 @@ def evaluate_shift(
     target_points_lps=None,
     tolerance_profile: str | None = None,
 ) -> dict:
-    """``couch_correction`` for a result, with the verdict and the largest residual over the target.
+    """The couch shift workflow (``igrt.couch.workflow.couch_shift``) on a result read from the scene,
+    flattened for the shift table (``igrt.couch.shift.couch_summary``). No rule of its own.
 
-    The couch translation is the motion of the point at the isocenter ("couch moves"); with limited
-    DOF it makes the error zero at ``target_lps`` (default: the isocenter).
+    ``result`` is what :func:`result_from_transform_node` returns (hand edits included).
     """
-    shift = couch.couch_correction(
-        result["matrix_lps"],
-        result["planning_isocenter_lps"],
-        orientation,
+    document = couch_shift(
+        {"schema_version": SCHEMA_VERSION, **result},
         couch=couch_model,
         max_rotation_deg=max_rotation_deg,
+        orientation=orientation,
         target_lps=target_lps,
+        target_points_lps=target_points_lps,
+        tolerance_profile=tolerance_profile,
+        source="the match transform",
     )
-    shift["target_lps"] = None if target_lps is None else [float(v) for v in target_lps]
-    shift["residual_max_over_target_mm"] = None
-    if target_points_lps is not None and len(target_points_lps):
-        shift["residual_max_over_target_mm"] = max_residual_mm(
-            shift["couch_matrix_lps"], result["matrix_lps"], target_points_lps
-        )
-        shift["target_point_count"] = int(len(target_points_lps))
-    detail = tolerance.evaluate(shift, tolerance_profile)
-    shift["verdict"] = detail["verdict"]
-    shift["tolerance_profile"] = tolerance_profile or tolerance.tolerance_profile_names()[0]
-    shift["tolerance"] = {k: v for k, v in detail.items() if k != "verdict"}
-    return shift
+    return couch_summary(document)
 
 
 def shift_rows(shift: dict, display_profile: str | None = None) -> list[tuple[str, float, str, str]]:

@@ -15,7 +15,8 @@ import vtk
 from igrt import geometry
 from igrt.errors import IGRTInputError
 from igrt.mrml import comparison, tables, transforms, volumes
-from igrt.registration.match import MatchOptions, run_match
+from igrt.registration.match import MatchOptions, MatchResult
+from igrt.registration.workflow import daily_match
 
 
 @dataclass
@@ -55,12 +56,23 @@ def isocenter_lps_from_plan(plan_node) -> np.ndarray:
     return geometry.ras_to_lps_point(ras)
 
 
-def check_same_patient(planning, daily) -> None:
-    """Refuse a planning/daily pair of two different patients (when both IDs are known)."""
-    if planning.patient_id and daily.patient_id and planning.patient_id != daily.patient_id:
-        raise IGRTInputError(
-            f"patient ID mismatch: planning {planning.patient_id!r}, daily {daily.patient_id!r}"
-        )
+def plan_from_node(plan_node, planning_node=None):
+    """The plan as the match workflow takes it (``igrt.io.rtplan.PlanInfo``) from a SlicerRT plan node.
+
+    The isocenter comes from ``vtkMRMLRTPlanNode.GetIsocenterPosition`` (RAS, converted once to LPS);
+    patient and frame identity are those recorded on the node, when SlicerRT's DICOM import set them.
+    """
+    from igrt.io.rtplan import PlanInfo
+
+    return PlanInfo(
+        path=f"RT plan node {plan_node.GetName()!r}",
+        isocenter_lps=isocenter_lps_from_plan(plan_node),
+        patient_position=None,
+        plan_label=plan_node.GetName(),
+        sop_instance_uid=None,
+        frame_of_reference_uid=None,
+        patient_id=None,
+    )
 
 
 def run(
@@ -74,11 +86,15 @@ def run(
     progress=None,
     planning_identity: dict | None = None,
     daily_identity: dict | None = None,
+    plan_node=None,
+    target_mask_node=None,
 ) -> DailyMatchOutputs:
-    """Match ``daily_node`` to ``planning_node`` and put the result in the scene.
+    """Match ``daily_node`` to ``planning_node`` with the core workflow and put the result in the scene.
 
+    The nodes become the workflow's inputs (``Volume`` with the DICOM identity, a plan, a target label
+    map); the workflow makes every check; its document becomes the transform, table and comparison.
     ``*_identity`` are DICOM identity fields (``Volume`` names: patient_id, frame_of_reference_uid, ...)
-    that override the node attributes; the frame of reference decides how the isocenters pair.
+    that override the node attributes.
     """
     if planning_node is None or daily_node is None:
         raise IGRTInputError("select both the planning and the daily volume")
@@ -87,10 +103,21 @@ def run(
     try:
         planning = volumes.volume_from_node(planning_node, **(planning_identity or {}))
         daily = volumes.volume_from_node(daily_node, **(daily_identity or {}))
+        mask = volumes.image_from_node(target_mask_node) if target_mask_node is not None else None
     except ValueError as exc:
         raise IGRTInputError(str(exc)) from exc
-    check_same_patient(planning, daily)
-    result = run_match(planning, daily, options or MatchOptions(), progress=progress)
+    document = daily_match(
+        planning,
+        daily,
+        options,
+        plan=plan_from_node(plan_node, planning_node) if plan_node is not None else None,
+        target_mask=mask,
+        target_mask_source=f"target mask {target_mask_node.GetName()!r}"
+        if target_mask_node
+        else "target mask",
+        progress=progress,
+    )
+    result = MatchResult.from_dict(document)
     return publish(scene, result, planning_node, daily_node, transform_node, table_node, comparison_nodes)
 
 

@@ -49,8 +49,8 @@ import vtk
 from igrt import geometry
 from igrt.couch.correction import PATIENT_DISPLACED
 from igrt.errors import IGRTInputError
-from igrt.markers.detect import detect_markers
-from igrt.markers.match import marker_result_from_points
+from igrt.markers import workflow as marker_workflow
+from igrt.markers.workflow import marker_match
 from igrt.mrml import tables, transforms, volumes
 
 #: Node attributes and references this module writes (our own names).
@@ -165,7 +165,8 @@ def roi_box_lps(roi_node=None, volume_node=None, segment: str = "", margin_mm: f
 
 
 def detect(volume_node, roi_node=None, segment: str = "", threshold_hu=None) -> list:
-    """``igrt.markers.detect.detect_markers`` on a volume node, in the volume's own frame (LPS).
+    """The marker detection workflow (``igrt.markers.workflow.detect``) on a volume node, in the volume's
+    own frame (LPS): [(position_lps, confidence)], strongest first; refuses when none is found.
 
     The image is read without its parent transform (``volumes.image_from_node``): a daily volume that
     already shows a match is searched where it was acquired.
@@ -177,7 +178,11 @@ def detect(volume_node, roi_node=None, segment: str = "", threshold_hu=None) -> 
     except ValueError as exc:
         raise IGRTInputError(str(exc)) from exc
     center, size = roi_box_lps(roi_node, volume_node, segment)
-    return detect_markers(image, roi_center_lps=center, roi_size_mm=size, threshold_hu=threshold_hu)
+    source = repr(volume_node.GetName()) + (" inside the search region" if center is not None else "")
+    document = marker_workflow.detect(
+        image, roi_center_lps=center, roi_size_mm=size, threshold_hu=threshold_hu, source=source
+    )
+    return marker_workflow.positions(document)
 
 
 def markers_to_node(scene, found, volume_node, node=None, name="Planning markers", role="planning"):
@@ -343,33 +348,6 @@ def merge_point_nodes(scene, nodes, node=None, name="Planning markers (RTSTRUCT)
 # The match
 
 
-def resolve_isocenters(planning_iso, daily_iso, planning_node, daily_node, planning_markers, warnings):
-    """(planning, daily) isocenters (LPS): declared, else derived and said in ``warnings``.
-
-    Planning: the declared point, else the centroid of the planning markers used. Daily: the declared
-    point, else the rule of the image match (``igrt.registration.match.resolve_isocenters``: same frame of reference → the
-    same point; the daily image in its own frame → its center) when both volumes are known, else the
-    same point.
-    """
-    if planning_iso is None:
-        used = [m.position_lps for m in planning_markers if not m.excluded]
-        planning_iso = np.mean(used, axis=0) if used else None
-        if planning_iso is not None:
-            warnings.append("no isocenter given: the centroid of the planning markers is used")
-    if daily_iso is not None or planning_iso is None or planning_node is None or daily_node is None:
-        return planning_iso, daily_iso
-    from igrt.registration.match import MatchOptions
-    from igrt.registration.match import resolve_isocenters as image_match_isocenters
-
-    try:
-        planning = volumes.volume_from_node(planning_node)
-        daily = volumes.volume_from_node(daily_node)
-    except ValueError:
-        return planning_iso, daily_iso
-    options = MatchOptions(planning_isocenter_lps=tuple(planning_iso))
-    return image_match_isocenters(planning, daily, options, warnings)
-
-
 def marker_rows(result: dict, planning: list, daily: list) -> list[tuple[str, float, str, str]]:
     """Table rows of the marker match: fit quality, then per marker residual, leave-one-out, migration."""
     q = result["quality"]
@@ -476,28 +454,33 @@ def match(
         raise IGRTInputError(
             f"{len(planning)} planning and {len(daily)} daily markers: at least 3 of each are needed"
         )
-    warnings = []
-    p_iso, d_iso = resolve_isocenters(
-        planning_isocenter_lps, daily_isocenter_lps, planning_volume, daily_volume, planning, warnings
-    )
-    position = orientation
-    if not position and planning_volume is not None:
-        position = planning_volume.GetAttribute(volumes.IDENTITY_ATTRIBUTES["patient_position"])
-    result = marker_result_from_points(
+    planning_volume_core = daily_volume_core = None
+    if planning_volume is not None and daily_volume is not None:
+        try:
+            planning_volume_core = volumes.volume_from_node(planning_volume)
+            daily_volume_core = volumes.volume_from_node(daily_volume)
+        except ValueError:
+            planning_volume_core = daily_volume_core = None
+    elif planning_volume is not None:
+        try:
+            planning_volume_core = volumes.volume_from_node(planning_volume)
+        except ValueError:
+            planning_volume_core = None
+    result = marker_match(
         np.array([m.position_lps for m in planning]),
         np.array([m.position_lps for m in daily]),
-        isocenter=p_iso,
-        daily_isocenter=d_iso,
-        orientation=(position or "HFS").upper(),
+        isocenter=planning_isocenter_lps,
+        daily_isocenter=daily_isocenter_lps,
+        orientation=orientation,
         exclude=[k for k, m in enumerate(planning) if m.excluded],
+        planning=planning_volume_core,
+        daily=daily_volume_core,
         inputs=inputs
         or {
             "planning_markers": [m.name for m in planning],
             "daily_markers": [m.name for m in daily],
         },
     )
-    # The core says "no isocenter given" when it derived one; we derived it here: say it once.
-    result["warnings"] = warnings + [w for w in result["warnings"] if w not in warnings]
     view = SimpleNamespace(
         matrix_lps=np.asarray(result["matrix_lps"], float),
         planning_isocenter_lps=np.asarray(result["planning_isocenter_lps"], float),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from igrt import geometry
+from igrt import geometry, patient_position
 from igrt.errors import IGRTInputError
 from igrt.registration.rigid import (
     NoIntensityBandError,
@@ -101,6 +101,25 @@ class MatchResult:
         from igrt.result import result_dict
 
         return result_dict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> MatchResult:
+        """The result a document holds (the inverse of :meth:`to_dict`; derived fields are recomputed)."""
+        return cls(
+            matrix_lps=np.asarray(doc["matrix_lps"], float),
+            planning_isocenter_lps=np.asarray(doc["planning_isocenter_lps"], float),
+            daily_isocenter_lps=np.asarray(
+                doc.get("daily_isocenter_lps") or doc["planning_isocenter_lps"], float
+            ),
+            method=doc.get("method", ""),
+            quality=dict(doc.get("quality") or {}),
+            stages=list(doc.get("stages") or []),
+            warnings=list(doc.get("warnings") or []),
+            elapsed_s=float(doc.get("elapsed_s") or 0.0),
+            inputs=dict(doc.get("inputs") or {}),
+            parameters=dict((doc.get("software") or {}).get("parameters") or {}),
+            orientation=doc.get("orientation") or patient_position.DEFAULT,
+        )
 
 
 def resolve_isocenters(planning: Volume, daily: Volume, options: MatchOptions, warnings: list):
@@ -194,7 +213,7 @@ def _regions(planning: Volume, options: MatchOptions, p_iso):
 
 def _check_plausible(matrix, p_iso, quality):
     t = np.linalg.norm(geometry.displacement_at(matrix, p_iso))
-    angle = np.degrees(np.arccos(np.clip((np.trace(matrix[:3, :3]) - 1) / 2, -1, 1)))
+    angle = geometry.rotation_angle_deg(matrix)
     if not np.isfinite(quality["similarity_after"]) or quality["similarity_after"] < MIN_CORRELATION:
         raise MatchFailedError(
             f"registration failed: correlation in the region is {quality['similarity_after']:.2f} "
@@ -343,5 +362,5 @@ def run_match(
         stages=stages,
         warnings=warnings,
         elapsed_s=time.perf_counter() - t0,
-        orientation=options.orientation or planning.patient_position or "HFS",
+        orientation=options.orientation or planning.patient_position or patient_position.DEFAULT,
     )

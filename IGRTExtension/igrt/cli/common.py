@@ -1,0 +1,54 @@
+"""What every `igrt` verb shares: argument types, the one-line messages, progress on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+
+def say(msg: str) -> None:
+    """One line on stderr (results go to files; the terminal gets the summary and the warnings)."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def progress_printer():
+    """A progress callback that prints at most two lines a second."""
+    last = [0.0]
+
+    def progress(msg):
+        now = time.perf_counter()
+        if now - last[0] > 0.5:
+            last[0] = now
+            say(f"  {msg}")
+
+    return progress
+
+
+def point(text: str) -> tuple:
+    """``x,y,z`` in mm (DICOM LPS) as an argparse type."""
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(np.isfinite(vals)):
+        raise argparse.ArgumentTypeError(f"expected x,y,z in mm (DICOM LPS), got {text!r}")
+    return vals
+
+
+def box(text: str) -> tuple:
+    """``cx,cy,cz,sx,sy,sz`` in mm (LPS centre and full edge lengths) as an argparse type."""
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 6 or not all(np.isfinite(vals)) or min(vals[3:]) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected cx,cy,cz,sx,sy,sz in mm (LPS centre and size), got {text!r}"
+        )
+    return vals
+
+
+ORIENTATION_HELP = "patient position (HFS, HFP, FFS, FFP, HFDR, HFDL, FFDR, FFDL)"

@@ -1,0 +1,77 @@
+"""`igrt match PLANNING DAILY ... --out RESULT.json`: parse, run the daily match workflow, print, write."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from igrt.cli.common import ORIENTATION_HELP, point, progress_printer, say
+from igrt.registration.match import METHODS, MatchOptions
+from igrt.registration.workflow import daily_match_files
+from igrt.result import publish_dir, write_json
+
+
+def add_parser(sub) -> None:
+    m = sub.add_parser("match", help="match a daily image (CBCT/CT) to the planning CT")
+    m.add_argument("planning", help="planning CT: DICOM series folder or NRRD/NIfTI/MHA file")
+    m.add_argument("daily", help="daily image: DICOM series folder or NRRD/NIfTI/MHA file")
+    iso = m.add_mutually_exclusive_group()
+    iso.add_argument("--plan", help="RTPLAN file giving the planning isocenter and patient position")
+    iso.add_argument("--isocenter", type=point, help="planning isocenter x,y,z (DICOM LPS mm)")
+    m.add_argument(
+        "--daily-isocenter",
+        type=point,
+        help="treatment isocenter in the daily image's frame, x,y,z (LPS mm); default: same point "
+        "when both share a frame of reference, else the daily image center",
+    )
+    m.add_argument("--method", choices=METHODS, default="auto")
+    m.add_argument("--orientation", help=f"{ORIENTATION_HELP}; default from plan or image")
+    m.add_argument(
+        "--target-mask", help="label image (planning frame) of the target for the soft-tissue match"
+    )
+    m.add_argument("--report", help="also write an HTML report with comparison pictures into this folder")
+    m.add_argument("--out", required=True, help="result JSON to write")
+    m.set_defaults(func=run)
+
+
+def run(args) -> int:
+    options = MatchOptions(
+        method=args.method,
+        planning_isocenter_lps=args.isocenter,
+        daily_isocenter_lps=args.daily_isocenter,
+        orientation=args.orientation,
+    )
+    result, planning, daily = daily_match_files(
+        args.planning,
+        args.daily,
+        options,
+        plan_path=args.plan,
+        target_mask_path=args.target_mask,
+        progress=progress_printer(),
+    )
+    if args.report:
+        from igrt.report import write_report
+
+        out = Path(args.report)
+        tmp = Path(tempfile.mkdtemp(prefix=".igrt-report-", dir=out.parent if out.parent.exists() else None))
+        try:
+            write_report(result, planning.image, daily.image, tmp)
+            publish_dir(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_json(args.out, result)
+    t, c = result["translation_mm"], result["couch"]
+    say(
+        f"patient is displaced (LPS mm): x {t[0]:+.2f}  y {t[1]:+.2f}  z {t[2]:+.2f}; "
+        f"rotation (°) {result['rotation_deg']}"
+    )
+    say(
+        f"couch moves (IEC table top): lat {c['lateral_mm']:+.2f} long {c['longitudinal_mm']:+.2f} "
+        f"vert {c['vertical_mm']:+.2f} mm, rot {c['rotation_deg']:+.2f} pitch {c['pitch_deg']:+.2f} "
+        f"roll {c['roll_deg']:+.2f}°"
+    )
+    for w in result["warnings"]:
+        say(f"warning: {w}")
+    say(f"wrote {args.out} ({result['elapsed_s']:.2f} s)")
+    return 0

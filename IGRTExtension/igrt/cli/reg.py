@@ -1,0 +1,50 @@
+"""`igrt export-reg` / `igrt import-reg`: a result JSON as a DICOM Spatial Registration, and back."""
+
+from __future__ import annotations
+
+from igrt.cli.common import ORIENTATION_HELP, point, say
+from igrt.result import load_result, write_json
+
+
+def add_parsers(sub) -> None:
+    ex = sub.add_parser("export-reg", help="write a match result as a DICOM Spatial Registration (REG)")
+    ex.add_argument("result", help="result JSON of igrt match")
+    ex.add_argument("--out", required=True, help="REG file to write (.dcm)")
+    ex.set_defaults(func=run_export)
+
+    im = sub.add_parser(
+        "import-reg", help="read a rigid DICOM REG (ours or another system's) into a result JSON"
+    )
+    im.add_argument("reg", help="DICOM Spatial Registration file")
+    im.add_argument(
+        "--isocenter", type=point, help="planning isocenter (LPS mm) when the REG does not carry it"
+    )
+    im.add_argument("--daily-isocenter", type=point, help="daily isocenter in the daily frame (LPS mm)")
+    im.add_argument("--orientation", help=ORIENTATION_HELP)
+    im.add_argument("--out", required=True, help="result JSON to write")
+    im.set_defaults(func=run_import)
+
+
+def run_export(args) -> int:
+    from igrt.io.reg import write_reg
+
+    notes: list = []
+    write_reg(load_result(args.result), args.out, notes=notes)
+    for note in notes:
+        say(f"note: {note}")
+    say(f"wrote {args.out}")
+    return 0
+
+
+def run_import(args) -> int:
+    from igrt.io.reg import result_from_reg
+
+    result = result_from_reg(
+        args.reg,
+        planning_isocenter_lps=args.isocenter,
+        daily_isocenter_lps=args.daily_isocenter,
+        orientation=args.orientation,
+    )
+    write_json(args.out, result)
+    say(f"patient is displaced (LPS mm): {result['translation_mm']}; wrote {args.out}")
+    return 0
