@@ -34,6 +34,7 @@ from igrt.errors import IGRTInputError
 from igrt.synth.cbct import CBCTSettings
 from igrt.synth.markers import CALCIFICATION_HU, CT_GOLD_HU, CT_MAX_HU, MU_GOLD, add_to_array
 from igrt.synth.recipes import (
+    ABDOMEN_SPECS,
     BENCH_SPECS,
     DEMO_SPEC,
     MARKER_SPECS,
@@ -134,6 +135,10 @@ def _planning(spec: CaseSpec, root: Path, timings: dict) -> tuple[Path, sitk.Ima
             from igrt.synth.tg119 import add_qa_beads
 
             img = add_qa_beads(img)
+    elif spec.source == "abdomen":
+        from igrt.synth.abdomen import load_abdomen_ct
+
+        img = load_abdomen_ct(shared_data_dir() / "totalseg_abdomen_ct" / "ct.nii.gz")
     else:
         raise IGRTInputError(f"unknown case source {spec.source!r}")
     timings["planning_s"] = round(time.perf_counter() - t0, 2)
@@ -163,6 +168,10 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
         from igrt.synth.organ_motion import displace_target
 
         anatomy = displace_target(plan, *_prostate(spec), spec.organ_shift_mm)
+    if spec.gas_change:
+        from igrt.synth.gas import change_gas
+
+        anatomy = change_gas(anatomy, *spec.gas_change)
     daily = simulate_cbct(anatomy, m, iso, spec.cbct, timings, inclusions=inclusions)
     timings = {k: round(v, 2) for k, v in timings.items()}
     timings["cbct_s"] = round(time.perf_counter() - t0, 2)
@@ -187,6 +196,18 @@ def build_case(spec: CaseSpec, root: Path | None = None) -> Case:
                 "semi_axes_mm": semi.tolist(),
                 "shift_mm": list(spec.organ_shift_mm),
                 "matrix_lps": spec.target_matrix_lps().tolist(),
+            }
+        if spec.target:
+            from igrt.synth.abdomen import organ_ellipsoid_lps
+            from igrt.synth.organ_motion import target_mask
+
+            center, semi = organ_ellipsoid_lps(spec.target)
+            _write_image(target_mask(plan, center, semi), tmp / "target.mha")
+            truth["target"] = {
+                "name": spec.target,
+                "center_lps": center.tolist(),
+                "semi_axes_mm": semi.tolist(),
+                "matrix_lps": np.asarray(m).tolist(),  # a rigid day: the target moved with the set-up
             }
         truth["markers"] = _marker_truth(spec.markers, daily_gold, spec.migration)
         truth["calcifications"] = _marker_truth(spec.calcifications, daily_calc, None)
@@ -305,9 +326,14 @@ def soft_case_names() -> list[str]:
     return [s.name for s in SOFT_SPECS]
 
 
+def anatomy_case_names() -> list[str]:
+    """Names of the real-anatomy cases (the abdomen-pelvis patient CT, soft-tissue and bone targets)."""
+    return [s.name for s in ABDOMEN_SPECS]
+
+
 def get_case(name: str) -> Case:
     """A named case (benchmark or ``"demo"``), cached and deterministic."""
-    specs = {s.name: s for s in (*BENCH_SPECS, *MARKER_SPECS, *SOFT_SPECS, DEMO_SPEC)}
+    specs = {s.name: s for s in (*BENCH_SPECS, *MARKER_SPECS, *SOFT_SPECS, *ABDOMEN_SPECS, DEMO_SPEC)}
     if name not in specs:
         raise IGRTInputError(f"unknown case {name!r}; known: {', '.join(specs)}")
     return build_case(specs[name])
@@ -350,6 +376,7 @@ __all__ = [
     "Case",
     "CBCTSettings",
     "CaseSpec",
+    "anatomy_case_names",
     "bench_case_names",
     "marker_case_names",
     "soft_case_names",

@@ -16,7 +16,7 @@ from igrt.registration.working_images import box_index_bounds
 
 def target_mask(like: sitk.Image, center_lps, semi_axes_mm) -> sitk.Image:
     """0/1 mask of the ellipsoid target (axes along LPS) on the grid of ``like``."""
-    pts = _points(like)
+    pts = voxel_points_lps(like)
     r2 = (((pts - np.asarray(center_lps, float)) / np.asarray(semi_axes_mm, float)) ** 2).sum(axis=-1)
     mask = sitk.GetImageFromArray((r2 <= 1.0).astype(np.uint8))
     mask.CopyInformation(like)
@@ -41,7 +41,7 @@ def displace_target(
         raise ValueError("the target lies outside the image")
     lo = [int(v) for v in bounds[0]]
     region = sitk.RegionOfInterest(image, [int(v) for v in bounds[1] - bounds[0]], lo)
-    pts = _points(region)
+    pts = voxel_points_lps(region)
     inside = np.zeros(pts.shape[:-1], bool)
     for c in (np.asarray(center_lps, float), np.asarray(center_lps, float) + shift):
         inside |= (((pts - c) / np.asarray(semi_axes_mm, float)) ** 2).sum(axis=-1) <= 1.0
@@ -62,7 +62,7 @@ def displace_target(
     return sitk.Paste(image, moved, moved.GetSize(), [0, 0, 0], lo)
 
 
-def _points(image: sitk.Image) -> np.ndarray:
+def voxel_points_lps(image: sitk.Image) -> np.ndarray:
     """LPS coordinates of every voxel centre, shape (z, y, x, 3)."""
     size = image.GetSize()
     idx = np.stack(np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")[::-1], axis=-1)

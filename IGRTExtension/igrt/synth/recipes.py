@@ -48,7 +48,7 @@ class CaseSpec:
 
     name: str
     description: str = ""
-    source: str = "pelvis"  # "pelvis" (drawn phantom) or "tg119" (real CT, ../shared/data)
+    source: str = "pelvis"  # "pelvis" (drawn phantom), "tg119" or "abdomen" (real CTs, ../shared/data)
     ct_size: tuple = (256, 256, 96)
     ct_spacing: tuple = (1.953125, 1.953125, 3.0)
     scale: float = 1.0
@@ -73,11 +73,15 @@ class CaseSpec:
     #: pelvis only: the prostate (with its markers and calcifications) moved by this LPS offset (mm,
     #: planning frame) against the bone before the daily set-up displacement (``organ_motion``)
     organ_shift_mm: tuple | None = None
+    #: a named target ellipsoid of the planning CT (``abdomen.ORGANS``): its mask is written with the case
+    target: str | None = None
+    #: (centre LPS, radius mm, seed): the bowel gas within the sphere differs on the day (``gas.change_gas``)
+    gas_change: tuple | None = None
 
     def key_fields(self) -> dict:
         """The recipe as hashed for the cache; optional fields only when used (older keys stay valid)."""
         d = dataclasses.asdict(self)
-        for k in ("markers", "calcifications", "migration", "organ_shift_mm"):
+        for k in ("markers", "calcifications", "migration", "organ_shift_mm", "target", "gas_change"):
             if not d[k]:
                 del d[k]
         return d
@@ -86,6 +90,8 @@ class CaseSpec:
         """The fields that determine the planning CT (shared between cases)."""
         if self.source == "tg119":
             return {"source": "tg119", "qa_beads": self.qa_beads}
+        if self.source == "abdomen":
+            return {"source": "abdomen"}
         return {k: getattr(self, k) for k in ("source", "ct_size", "ct_spacing", "scale", "phantom_seed")}
 
     def isocenter(self) -> np.ndarray:
@@ -93,6 +99,10 @@ class CaseSpec:
             return np.asarray(self.isocenter_lps, float)
         if self.source == "tg119":
             return np.zeros(3)
+        if self.source == "abdomen":
+            from igrt.synth.abdomen import organ_ellipsoid_lps
+
+            return organ_ellipsoid_lps(self.target or "kidney_left")[0]
         from igrt.synth.phantom import landmark_lps
 
         return landmark_lps("prostate", scale=self.scale)
@@ -302,3 +312,67 @@ def _tiny_markers() -> CaseSpec:
 
 
 TINY_MARKER_SPEC = _tiny_markers()
+
+
+def _abdomen_bench() -> list[CaseSpec]:
+    """Known-transform CBCTs of the real abdomen-pelvis CT: soft-tissue and bone targets, hard cases.
+
+    The isocenter is the target's centre unless said otherwise. The CT (3 mm, 366 mm wide) is wider
+    than the CBCT's 27 cm field, so every CBCT is truncated laterally.
+    """
+    from igrt.synth.abdomen import organ_ellipsoid_lps
+
+    def spec(i, name, target, description, cbct=None, **kw):
+        return CaseSpec(
+            name=f"abdo_{i:02d}_{name}",
+            description=f"real abdomen-pelvis CT (3 mm), {description}, CBCT 216×216×160 at 1.25 mm",
+            source="abdomen",
+            ct_size=(122, 101, 112),
+            ct_spacing=(3.0, 3.0, 3.0),
+            target=target,
+            cbct=cbct or dataclasses.replace(MEDIUM_CBCT, seed=70 + i),
+            **{**_draw(170 + i), **kw},
+        )
+
+    kidney = organ_ellipsoid_lps("kidney_right")[0]
+    low_dose = dict(i0=8e3, scatter_fraction=0.35, hu_scale=0.88, hu_offset=-70.0)
+    return [
+        spec(1, "kidney_left", "kidney_left", "left kidney target"),
+        spec(2, "kidney_right", "kidney_right", "right kidney target"),
+        spec(3, "bladder", "bladder", "full bladder target, hip prosthesis (metal) in the field"),
+        spec(4, "spine", "lumbar_vertebra", "lumbar vertebra (bone) target"),
+        spec(
+            5,
+            "lowdose",
+            "bladder",
+            "bladder target, low dose, strong scatter and a poor HU calibration",
+            cbct=dataclasses.replace(MEDIUM_CBCT, seed=75, **low_dose),
+        ),
+        # The right kidney 100 mm lateral of the isocenter: its outer edge is 11 mm inside the 135 mm
+        # field of view radius, 3 mm inside the match's reliable field (8 mm rim), next to the truncation.
+        spec(
+            6,
+            "fov_edge",
+            "kidney_right",
+            "right kidney near the edge of the truncated field of view (isocenter 100 mm medial)",
+            isocenter_lps=tuple(float(v) for v in kidney + (100.0, 0.0, 0.0)),
+        ),
+        spec(
+            7,
+            "gas",
+            "kidney_left",
+            "left kidney target, bowel gas that differs between the CT and the CBCT",
+            gas_change=(tuple(organ_ellipsoid_lps("kidney_left")[0].tolist()), 90.0, 7),
+        ),
+        spec(
+            8,
+            "extreme",
+            "kidney_left",
+            "left kidney target at the edges of the range: 15 mm, 3° on every axis",
+            translation_mm=(-15.0, 15.0, -15.0),
+            rotation_deg=(3.0, -3.0, 3.0),
+        ),
+    ]
+
+
+ABDOMEN_SPECS = _abdomen_bench()
