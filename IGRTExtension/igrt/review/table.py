@@ -52,7 +52,8 @@ def _natural_key(label: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", label) if p)
 
 
-def _number(text: str, where: str) -> float:
+def finite_number(text: str, where: str) -> float:
+    """``float(text)``, refusing text that is not a finite number in one line naming ``where``."""
     try:
         value = float(text)
     except ValueError:
@@ -137,7 +138,7 @@ def read_shift_table(path) -> ShiftTable:
                 f"{path} line {line}: patient {patient!r} fraction {fraction!r} repeats line {seen[key]}"
             )
         seen[key] = line
-        values = [_number(row[c], f"{path} line {line} {c}") for c in columns]
+        values = [finite_number(row[c], f"{path} line {line} {c}") for c in columns]
         kept.append((patient, fraction, values))
     if not kept:
         raise IGRTInputError(f"{path}: no fraction with status ok to review")

@@ -1,0 +1,205 @@
+"""The study manifest: a CSV, one row per fraction, read and checked completely before anything runs.
+
+Columns (header case- and space-insensitive): ``patient, fraction, planning, daily`` and optionally
+``plan, isocenter, daily_isocenter, method, orientation, couch, max_rotation, target_mask, dose,
+structures`` and, for known-shift studies, ``known_lateral_mm, known_longitudinal_mm,
+known_vertical_mm, known_rotation_deg, known_pitch_deg, known_roll_deg`` (the couch correction that
+should be found, IEC 61217 table top, couch moves). Paths are relative to the manifest's folder.
+Points (``isocenter``, ``daily_isocenter``) are ``x,y,z`` in DICOM LPS mm (quote them in the CSV, or
+separate by spaces or semicolons). An empty cell means "not given" (the single-case default).
+
+Refused with one line (:class:`igrt.errors.IGRTInputError`, exit 2): a missing or unknown column, a
+duplicate patient/fraction, a patient or fraction id that is not a safe folder name, a missing or
+unreadable file, a bad number, an unknown method/orientation/couch, a known-shift row with some of the
+known columns empty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from pathlib import Path
+
+from igrt.couch.correction import COUCH_MODELS, table_top_from_lps
+from igrt.errors import IGRTInputError
+from igrt.registration.match import METHODS
+from igrt.review.table import finite_number, read_rows
+
+REQUIRED = ("patient", "fraction", "planning", "daily")
+PATH_COLUMNS = ("planning", "daily", "plan", "target_mask", "dose", "structures")
+OPTION_COLUMNS = ("isocenter", "daily_isocenter", "method", "orientation", "couch", "max_rotation")
+#: known column → the couch field it is compared with (measured − known).
+KNOWN_COLUMNS = {
+    "known_lateral_mm": "lateral_mm",
+    "known_longitudinal_mm": "longitudinal_mm",
+    "known_vertical_mm": "vertical_mm",
+    "known_rotation_deg": "rotation_deg",
+    "known_pitch_deg": "pitch_deg",
+    "known_roll_deg": "roll_deg",
+}
+ALL_COLUMNS = REQUIRED + PATH_COLUMNS[2:] + OPTION_COLUMNS + tuple(KNOWN_COLUMNS)
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class FractionSpec:
+    """One fraction to run: absolute paths and options only (what a Dask task receives; small, picklable)."""
+
+    patient: str
+    fraction: str
+    planning: str
+    daily: str
+    line: int
+    plan: str | None = None
+    isocenter: tuple | None = None
+    daily_isocenter: tuple | None = None
+    method: str = "auto"
+    orientation: str | None = None
+    couch: str = "6dof"
+    max_rotation: float | None = None
+    target_mask: str | None = None
+    known: dict | None = None
+
+    @property
+    def key(self) -> tuple:
+        return (self.patient, self.fraction)
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    path: str
+    fractions: tuple
+    known_columns: tuple
+
+
+def _where(path, line, column) -> str:
+    return f"{path} line {line} {column}"
+
+
+def _point(text: str, where: str) -> tuple:
+    parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != 3 or not all(math.isfinite(v) for v in vals):
+        raise IGRTInputError(f"{where}: expected x,y,z in mm (DICOM LPS), got {text!r}")
+    return vals
+
+
+def _existing(text: str, base: Path, where: str) -> str:
+    """Absolute path of a readable file or DICOM folder, relative paths taken from the manifest's folder."""
+    p = Path(text).expanduser()
+    p = p if p.is_absolute() else base / p
+    if not p.exists():
+        raise IGRTInputError(f"{where}: {p} does not exist")
+    if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+        raise IGRTInputError(f"{where}: {p} is not readable")
+    if p.is_dir() and not any(p.iterdir()):
+        raise IGRTInputError(f"{where}: folder {p} is empty")
+    return str(p.resolve())
+
+
+def _known(row: dict, columns: tuple, where: str) -> dict | None:
+    given = {c: row[c] for c in columns if row.get(c, "")}
+    if not given:
+        return None
+    if len(given) != len(columns):
+        empty = [c for c in columns if c not in given]
+        raise IGRTInputError(f"{where}: known-shift row leaves {', '.join(empty)} empty")
+    return {KNOWN_COLUMNS[c]: finite_number(v, f"{where} {c}") for c, v in given.items()}
+
+
+def _fraction(row: dict, line: int, base: Path, path, known_columns) -> FractionSpec:
+    at = lambda column: _where(path, line, column)  # noqa: E731
+    for column in ("patient", "fraction"):
+        if not _SAFE_ID.match(row[column]):
+            raise IGRTInputError(
+                f"{at(column)}: {row[column]!r} is not a usable id (letters, digits, '.', '_', '-'; it names a folder)"
+            )
+    paths = {c: _existing(row[c], base, at(c)) for c in PATH_COLUMNS if row.get(c, "")}
+    for c in ("planning", "daily"):
+        if c not in paths:
+            raise IGRTInputError(f"{at(c)}: empty")
+    if "dose" in paths or "structures" in paths:
+        raise IGRTInputError(
+            f"{at('dose')}: dose impact is not available in this version; leave dose/structures empty"
+        )
+    method = row.get("method") or "auto"
+    if method not in METHODS:
+        raise IGRTInputError(f"{at('method')}: unknown method {method!r} (one of {', '.join(METHODS)})")
+    couch = row.get("couch") or "6dof"
+    if couch not in COUCH_MODELS:
+        raise IGRTInputError(f"{at('couch')}: unknown couch {couch!r} (one of {', '.join(COUCH_MODELS)})")
+    orientation = row.get("orientation") or None
+    if orientation:
+        try:
+            table_top_from_lps(orientation)
+        except IGRTInputError as exc:
+            raise IGRTInputError(f"{at('orientation')}: {exc}") from None
+        orientation = orientation.upper()
+    max_rotation = None
+    if row.get("max_rotation"):
+        max_rotation = finite_number(row["max_rotation"], at("max_rotation"))
+        if not 0 <= max_rotation <= 180:
+            raise IGRTInputError(f"{at('max_rotation')}: {max_rotation}° makes no sense (use 0 to 180)")
+    if row.get("plan") and row.get("isocenter"):
+        raise IGRTInputError(f"{at('isocenter')}: give either plan or isocenter, not both")
+    return FractionSpec(
+        patient=row["patient"],
+        fraction=row["fraction"],
+        planning=paths["planning"],
+        daily=paths["daily"],
+        line=line,
+        plan=paths.get("plan"),
+        isocenter=_point(row["isocenter"], at("isocenter")) if row.get("isocenter") else None,
+        daily_isocenter=_point(row["daily_isocenter"], at("daily_isocenter"))
+        if row.get("daily_isocenter")
+        else None,
+        method=method,
+        orientation=orientation,
+        couch=couch,
+        max_rotation=max_rotation,
+        target_mask=paths.get("target_mask"),
+        known=_known(row, known_columns, _where(path, line, "")),
+    )
+
+
+def read_manifest(path) -> Manifest:
+    """Read and check a study manifest; see the module docstring.
+
+    Parameters
+    ----------
+    path : str or Path
+        The manifest CSV.
+
+    Returns
+    -------
+    Manifest
+        ``fractions``: one :class:`FractionSpec` per row, in file order, every path absolute and readable.
+    """
+    path = Path(path)
+    header, rows = read_rows(path)
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise IGRTInputError(f"{path}: missing column(s) {', '.join(missing)}")
+    unknown = [c for c in header if c not in ALL_COLUMNS]
+    if unknown:
+        raise IGRTInputError(f"{path}: unknown column(s) {', '.join(unknown)} (see igrt study run --help)")
+    if not rows:
+        raise IGRTInputError(f"{path}: no fraction (the manifest has a header only)")
+    known_columns = tuple(c for c in KNOWN_COLUMNS if c in header)
+    base = path.resolve().parent
+    seen: dict = {}
+    fractions = []
+    for line, row in enumerate(rows, start=2):
+        spec = _fraction(row, line, base, path, known_columns)
+        if spec.key in seen:
+            raise IGRTInputError(
+                f"{path} line {line}: patient {spec.patient!r} fraction {spec.fraction!r} repeats line {seen[spec.key]}"
+            )
+        seen[spec.key] = line
+        fractions.append(spec)
+    return Manifest(path=str(path.resolve()), fractions=tuple(fractions), known_columns=known_columns)
