@@ -29,8 +29,8 @@ import pytest
 
 from igrt.errors import IGRTInputError
 from igrt.review import protocols
-from igrt.review.stats_json import review_table
 from igrt.review.table import read_shift_table
+from igrt.review.workflow import review as review_table
 
 HAND_TABLE = """patient,fraction,lateral_mm,longitudinal_mm,vertical_mm
 A,1,-1,-1,2

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from igrt import __version__
-from igrt.cli import demo, fiducials, match, reg, shift
+from igrt.cli import demo, fiducials, match, reg, review, shift, study
 from igrt.cli.common import say
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError
@@ -30,6 +30,8 @@ VERBS = (
     (shift, "add_parser"),
     (reg, "add_parsers"),
     (fiducials, "add_parser"),
+    (study, "add_parser"),
+    (review, "add_parser"),
     (demo, "add_parser"),
 )
 

@@ -1,6 +1,6 @@
 """The STATS.json of ``igrt review``: population statistics, margins and offline protocols of a table.
 
-One core entry point, :func:`review_table`, that the CLI, the Slicer module and studies call.
+Built by :func:`review_statistics`; files are read and written by :func:`igrt.review.workflow.review`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from igrt import __version__
 from igrt.review import protocols
 from igrt.review.statistics import per_patient, population_statistics, statistics_notes
-from igrt.review.table import ROTATION_COLUMNS, ShiftTable, read_shift_table
+from igrt.review.table import ROTATION_COLUMNS, ShiftTable
 
 STATS_SCHEMA_VERSION = "1.0"
 TRANSLATION_AXES = ("lateral", "longitudinal", "vertical")
@@ -125,14 +125,3 @@ def review_statistics(
         "excluded_fractions": table.excluded,
         "software": {"name": "IGRTExtension", "version": __version__},
     }
-
-
-def review_table(path, **options) -> dict:
-    """Read the table at ``path`` and return its STATS.json (see :func:`review_statistics`)."""
-    protocols.check_parameters(
-        options.get("nal_fractions", 3),
-        options.get("enal_period", 5),
-        options.get("sal_alpha_mm", 9.0),
-        options.get("sal_nmax", 2),
-    )
-    return review_statistics(read_shift_table(path), **options)

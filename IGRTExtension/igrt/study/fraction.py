@@ -18,9 +18,10 @@ import time
 import traceback
 from pathlib import Path
 
-from igrt.couch.shift import shift_from_result
+from igrt.couch.workflow import couch_shift
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError, MatchOptions
+from igrt.registration.workflow import daily_match_files
 from igrt.result import load_result, write_json
 from igrt.study.manifest import FractionSpec
 
@@ -35,34 +36,6 @@ ROW_COLUMNS = (
     + COUCH_COLUMNS
     + ("verdict", "similarity", "elapsed_s")
 )
-
-
-def daily_match_files(planning_path, daily_path, options, *, plan_path=None, target_mask_path=None):
-    """Stand-in with the signature of ``igrt.registration.workflow.daily_match_files`` until it lands.
-
-    Reads both images, checks they belong together, matches; returns (result dict, planning, daily).
-    """
-    from igrt.io.rtplan import read_rtplan
-    from igrt.io.volumes import check_pair, read_volume
-    from igrt.registration.match import run_match
-
-    if target_mask_path is not None:
-        raise IGRTInputError("target_mask in a study needs the daily match workflow (not in this version)")
-    t0 = time.perf_counter()
-    planning, daily = read_volume(planning_path), read_volume(daily_path)
-    warnings = list(planning.warnings) + list(daily.warnings) + list(check_pair(planning, daily))
-    options = dataclasses.replace(options)
-    if plan_path is not None:
-        plan = read_rtplan(plan_path)
-        options.planning_isocenter_lps = tuple(plan.isocenter_lps)
-        options.orientation = options.orientation or plan.patient_position
-    options.orientation = options.orientation or planning.patient_position or "HFS"
-    result = run_match(planning, daily, options)
-    result.warnings = warnings + result.warnings
-    result.inputs = {"planning": planning.identity(), "daily": daily.identity(), "plan": plan_path}
-    result.parameters = {"method": options.method}
-    result.elapsed_s = time.perf_counter() - t0
-    return result.to_dict(), planning, daily
 
 
 def fraction_folder(out_dir, spec: FractionSpec) -> Path:
@@ -155,7 +128,7 @@ def run_fraction(spec: FractionSpec, out_dir: str) -> dict:
         result, _, _ = daily_match_files(
             spec.planning, spec.daily, options, plan_path=spec.plan, target_mask_path=spec.target_mask
         )
-        shift = shift_from_result(
+        shift = couch_shift(
             result, couch=spec.couch, max_rotation_deg=spec.max_rotation, orientation=spec.orientation
         )
     except (IGRTInputError, MatchFailedError) as exc:

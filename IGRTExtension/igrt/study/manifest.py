@@ -22,7 +22,8 @@ import os
 import re
 from pathlib import Path
 
-from igrt.couch.correction import COUCH_MODELS, table_top_from_lps
+from igrt import patient_position
+from igrt.couch.workflow import check_shift_options
 from igrt.errors import IGRTInputError
 from igrt.registration.match import METHODS
 from igrt.review.table import finite_number, read_rows
@@ -131,20 +132,13 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
     if method not in METHODS:
         raise IGRTInputError(f"{at('method')}: unknown method {method!r} (one of {', '.join(METHODS)})")
     couch = row.get("couch") or "6dof"
-    if couch not in COUCH_MODELS:
-        raise IGRTInputError(f"{at('couch')}: unknown couch {couch!r} (one of {', '.join(COUCH_MODELS)})")
     orientation = row.get("orientation") or None
-    if orientation:
-        try:
-            table_top_from_lps(orientation)
-        except IGRTInputError as exc:
-            raise IGRTInputError(f"{at('orientation')}: {exc}") from None
-        orientation = orientation.upper()
-    max_rotation = None
-    if row.get("max_rotation"):
-        max_rotation = finite_number(row["max_rotation"], at("max_rotation"))
-        if not 0 <= max_rotation <= 180:
-            raise IGRTInputError(f"{at('max_rotation')}: {max_rotation}° makes no sense (use 0 to 180)")
+    max_rotation = finite_number(row["max_rotation"], at("max_rotation")) if row.get("max_rotation") else None
+    try:  # the shift workflow's own checks, so that a study refuses exactly what `igrt shift` refuses
+        check_shift_options(couch, max_rotation, orientation, None, None)
+    except IGRTInputError as exc:
+        raise IGRTInputError(f"{path} line {line}: {exc}") from None
+    orientation = patient_position.normalise(orientation) if orientation else None
     if row.get("plan") and row.get("isocenter"):
         raise IGRTInputError(f"{at('isocenter')}: give either plan or isocenter, not both")
     return FractionSpec(
