@@ -4,7 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import SimpleITK as sitk
+
+from igrt.errors import IGRTInputError
+
+
+def finite_image(image: sitk.Image, where: str = "the image") -> tuple[sitk.Image, str | None]:
+    """``image`` with NaN / infinite voxels set to its lowest finite value, and a warning saying so.
+
+    Some reconstructions write NaN outside the reconstructed field of view; one such voxel would make
+    every filter's output NaN. The lowest value is what the rest of the outside holds (air or the
+    scanner's padding), so these voxels read as outside the field of view. An image without one
+    finite voxel is refused. Returns ``(image, None)`` unchanged when every voxel is finite.
+    """
+    view = sitk.GetArrayViewFromImage(image)
+    if view.dtype.kind != "f" or np.isfinite(np.sum(view, dtype=np.float64)):
+        return image, None
+    arr = sitk.GetArrayFromImage(image)
+    bad = ~np.isfinite(arr)
+    if bad.all():
+        raise IGRTInputError(f"{where} holds no finite voxel (all NaN or infinite)")
+    fill = float(arr[~bad].min())
+    arr[bad] = fill
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(image)
+    n = int(bad.sum())
+    return out, (
+        f"{where}: {n} voxel(s) ({100.0 * n / bad.size:.2g}%) are NaN or infinite: read as outside the field "
+        f"of view (set to the image's lowest value, {fill:g})"
+    )
 
 
 @dataclass
@@ -24,6 +53,11 @@ class Volume:
     frame_of_reference_uid: str | None = None
     patient_position: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.image, note = finite_image(self.image, self.path)
+        if note:
+            self.warnings.append(note)
 
     def center_lps(self):
         """Physical center of the image grid (LPS mm): the default daily isocenter of a CBCT."""

@@ -29,7 +29,7 @@ def _result(tmp_path, matrix, orientation="HFS", **extra):
         "daily_isocenter_lps": ISO,
         "orientation": orientation,
         "translation_mm": geometry.displacement_at(m, ISO).tolist(),
-        "rotation_deg": [0, 0, 0],
+        "rotation_deg": geometry.angles_xyz_deg(m[:3, :3]).tolist(),
         "inputs": {"planning": {"patient_id": "P1"}, "daily": {"patient_id": "P1"}},
         **extra,
     }

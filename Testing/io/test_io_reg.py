@@ -164,7 +164,7 @@ def test_matrix_sequence_order_eq_c20_2_2(tmp_path):
     rz = [[0, -1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
     tx = [[1, 0, 0, 10], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
     path = foreign_reg(tmp_path, [("1.2.3.1", [np.eye(4)]), ("1.2.3.2", [rz, tx])], registered="1.2.3.1")
-    t = np.array(reg.read_reg(path)["matrix_moving_to_fixed"])
+    t = np.array(reg.read_reg(path, planning={"frame_of_reference_uid": "1.2.3.1"})["matrix_moving_to_fixed"])
     np.testing.assert_allclose(geometry.apply(t, [1.0, 0.0, 0.0]), [10.0, 1.0, 0.0], atol=1e-12)
 
 
@@ -173,10 +173,11 @@ def test_items_in_a_third_frame_eq_c20_2_3(tmp_path):
     mf = geometry.rigid_matrix(geometry.rotation_xyz_deg(0, 0, 30), (1.0, 2.0, 3.0))
     mm = geometry.rigid_matrix(geometry.rotation_xyz_deg(10, 0, 0), (-4.0, 0.0, 8.0))
     path = foreign_reg(tmp_path, [("1.2.3.1", [mf]), ("1.2.3.2", [mm])], registered="1.2.3.9", fmt="{:.12f}")
-    back = reg.read_reg(path)
+    back = reg.read_reg(path, daily={"frame_of_reference_uid": "1.2.3.2"})
     np.testing.assert_allclose(back["matrix_moving_to_fixed"], np.linalg.inv(mf) @ mm, atol=1e-9)
     assert back["fixed"]["frame_of_reference_uid"] == "1.2.3.1"
-    assert any("first is taken as fixed" in w for w in back["warnings"])
+    with pytest.raises(IGRTInputError, match="cannot tell which"):  # neither item is told apart
+        reg.read_reg(path)
 
 
 # ---------------------------------------------------------------------------------------- round trip
@@ -287,11 +288,14 @@ def test_import_reg_of_another_system(tmp_path):
     d_iso = np.array([0.0, 0.0, 0.0])
     t = reg.reg_matrix_from_result(m, iso, d_iso)
     path = foreign_reg(tmp_path, [("1.2.3.2", [t]), ("1.2.3.1", [np.eye(4)])], registered="1.2.3.1")
+    planning = {"frame_of_reference_uid": "1.2.3.1"}
+    with pytest.raises(IGRTInputError, match="cannot tell which"):  # another system's: frames must be told
+        reg.result_from_reg(path, planning_isocenter_lps=iso, daily_isocenter_lps=d_iso)
     with pytest.raises(IGRTInputError, match="planning isocenter"):
-        reg.result_from_reg(path)
+        reg.result_from_reg(path, planning=planning)
     with pytest.raises(IGRTInputError, match="daily .*isocenter"):
-        reg.result_from_reg(path, planning_isocenter_lps=iso)
-    out = reg.result_from_reg(path, planning_isocenter_lps=iso, daily_isocenter_lps=d_iso)
+        reg.result_from_reg(path, planning_isocenter_lps=iso, planning=planning)
+    out = reg.result_from_reg(path, planning_isocenter_lps=iso, daily_isocenter_lps=d_iso, planning=planning)
     assert np.abs(np.array(out["matrix_lps"]) - m).max() < 1e-4  # 6 decimals written
     assert geometry.is_rigid(np.array(out["matrix_lps"]), tol=1e-12)  # re-orthonormalised
     assert out["translation_mm"] == pytest.approx([4.0, -3.0, 6.0], abs=1e-4)
@@ -300,7 +304,7 @@ def test_import_reg_of_another_system(tmp_path):
     assert any("HFS assumed" in w for w in out["warnings"])
     # A one-item REG: the item's frame registered to the REG's own frame.
     one = foreign_reg(tmp_path, [("1.2.3.2", [t])], registered="1.2.3.1", name="one.dcm")
-    np.testing.assert_allclose(reg.read_reg(one)["matrix_moving_to_fixed"], t, atol=1e-5)
+    np.testing.assert_allclose(reg.read_reg(one, planning=planning)["matrix_moving_to_fixed"], t, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------- refusals

@@ -35,6 +35,9 @@ MULTIFRAME_CLASSES = {
 PATIENT_POSITIONS = set(DICOM_DEFINED_TERMS)
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")  # files named so must be readable DICOM
 REQUIRED = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows", "Columns")
+#: Image Pixel module attributes (PS3.3 C.7.6.3, Type 1) without which stored values cannot be decoded:
+#: how many bits each holds and whether they are signed.
+PIXEL_REQUIRED = ("BitsAllocated", "PixelRepresentation")
 
 
 @dataclass
@@ -168,13 +171,42 @@ def _check_one_series(headers: list[_Header], folder: Path) -> None:
 
 def _check_image_header(h: _Header, where: str) -> None:
     ds = h.ds
-    missing = [k for k in REQUIRED if k not in ds]
+    missing = [k for k in REQUIRED + PIXEL_REQUIRED if k not in ds or ds[k].value in (None, "")]
     if missing:
         raise IGRTInputError(f"{h.path}: truncated or incomplete image file (no {', '.join(missing)})")
-    if int(ds.get("NumberOfFrames", 1) or 1) != 1:
+    if _number(ds, "NumberOfFrames", h.path, 1) != 1:
         raise IGRTInputError(f"{h.path}: multi-frame images are not supported in {where}")
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
+    if _number(ds, "SamplesPerPixel", h.path, 1) != 1:
         raise IGRTInputError(f"{h.path}: colour images are not supported in {where}")
+    bits = _number(ds, "BitsAllocated", h.path)
+    stored = _number(ds, "BitsStored", h.path, bits)
+    if (
+        bits not in (8, 16, 32)
+        or not 1 <= stored <= bits
+        or _number(ds, "PixelRepresentation", h.path) not in (0, 1)
+    ):
+        raise IGRTInputError(
+            f"{h.path}: unsupported pixel format (BitsAllocated {bits}, BitsStored {stored}, PixelRepresentation "
+            f"{ds.get('PixelRepresentation')}): a CT or MR slice has 8, 16 or 32 bits, signed (1) or not (0)"
+        )
+    for keyword in ("RescaleSlope", "RescaleIntercept"):
+        _number(ds, keyword, h.path, 0.0, float)
+
+
+def _number(ds: pydicom.Dataset, keyword: str, path: Path, default=None, kind=int):
+    """``ds.keyword`` as an int (or ``kind``), ``default`` when absent or empty; one line when unreadable."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        if default is None:
+            raise IGRTInputError(f"{path}: truncated or incomplete image file (no {keyword})")
+        return default
+    try:
+        out = kind(value)
+    except (TypeError, ValueError) as e:
+        raise IGRTInputError(f"{path}: {keyword} {str(value)[:30]!r} is not a number") from e
+    if kind is float and not np.isfinite(out):
+        raise IGRTInputError(f"{path}: {keyword} {value} is not a finite number")
+    return out
 
 
 def _check_same(headers: list[_Header], keyword: str, what: str, where: str) -> None:

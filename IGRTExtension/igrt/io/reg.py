@@ -28,8 +28,6 @@ Containing Other Referenced Instances), so in Slicer the user may have to apply 
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -37,11 +35,15 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.valuerep import validate_value
 
 from igrt import __version__, geometry
+from igrt.couch.correction import ORIENTATIONS
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_write import IMPLEMENTATION_UID
+from igrt.result import atomic_write
 
 REG_CLASS = "1.2.840.10008.5.1.4.1.1.66.1"  # Spatial Registration Storage (PS3.4 B.5)
 DEFORMABLE_REG_CLASS = "1.2.840.10008.5.1.4.1.1.66.3"
@@ -84,6 +86,8 @@ def _orthonormal(m) -> np.ndarray:
 
 def _ds(value: float) -> str:
     """Decimal String of at most 16 characters with as many digits as fit (PS3.5 6.2)."""
+    if not np.isfinite(value):
+        raise IGRTInputError(f"{value} cannot be written as a DICOM Decimal String: no REG written")
     v = 0.0 if abs(value) < 1e-13 else float(value)
     for digits in range(16, 0, -1):
         text = f"{v:.{digits}g}"
@@ -119,9 +123,21 @@ def write_reg(
     if p_iso is None:
         raise IGRTInputError("result has no planning_isocenter_lps: no REG written")
     d_iso = p_iso if d_iso is None else d_iso
-    if np.shape(p_iso) != (3,) or np.shape(d_iso) != (3,):
-        raise IGRTInputError("result isocenters must be three LPS coordinates in mm: no REG written")
+    try:
+        p_iso, d_iso = np.asarray(p_iso, float), np.asarray(d_iso, float)
+    except (TypeError, ValueError):
+        p_iso = d_iso = np.zeros(0)
+    if p_iso.shape != (3,) or d_iso.shape != (3,) or not np.all(np.isfinite(np.r_[p_iso, d_iso])):
+        raise IGRTInputError("result isocenters must be three finite LPS coordinates in mm: no REG written")
+    orientation = result.get("orientation")
+    if orientation is not None and str(orientation).upper() not in ORIENTATIONS:
+        raise IGRTInputError(
+            f"result orientation {orientation!r} is not a patient position ({', '.join(ORIENTATIONS)}): "
+            "no REG written"
+        )
     inputs = result.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise IGRTInputError("result inputs is not an object: no REG written")
     fixed = _identity(inputs.get("planning"), planning_identity)
     moving = _identity(inputs.get("daily"), daily_identity)
     pf, pm = fixed.get("patient_id"), moving.get("patient_id")
@@ -140,19 +156,24 @@ def write_reg(
     ):
         note("planning and daily images share one frame of reference and their images are not all known: "
              "the REG's two items are told apart only by their order (planning first)")  # fmt: skip
-    ds = _reg_dataset(
-        result, fixed, moving, reg_matrix_from_result(m, p_iso, d_iso), note, series_description
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid values are refused below by check_dataset, in one line
+        ds = _reg_dataset(
+            result, fixed, moving, reg_matrix_from_result(m, p_iso, d_iso), note, series_description
+        )
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(0x01, "FD", [float(v) for v in p_iso])
     block.add_new(0x02, "FD", [float(v) for v in d_iso])
-    if result.get("orientation"):
-        block.add_new(0x03, "CS", str(result["orientation"]))
+    if orientation:
+        block.add_new(0x03, "CS", str(orientation).upper())
+    check_dataset(ds, "no REG written")
     return _save_atomic(ds, Path(path))
 
 
 def _identity(from_result, given) -> dict:
     """Merge the result's ``inputs`` entry, the DICOM folder it names, and an explicit identity."""
+    if from_result is not None and not isinstance(from_result, dict):
+        raise IGRTInputError("result inputs.planning / inputs.daily must be objects: no REG written")
     out = {k: v for k, v in (from_result or {}).items() if v is not None}
     if given is not None:
         given = given.identity() if hasattr(given, "identity") else dict(given)
@@ -297,6 +318,37 @@ def _common_instance_reference(ds: Dataset, idents: list[dict], note) -> None:
         ds.StudiesContainingOtherReferencedInstancesSequence = studies
 
 
+def check_dataset(ds: Dataset, consequence: str) -> None:
+    """Refuse a data set holding a value its VR does not allow (PS3.5 6.2), a UID that is not one
+    (PS3.5 9.1) or a non-finite FD/FL number, with one line naming the element; checks nested items."""
+
+    def walk(dataset, where):
+        for elem in dataset:
+            name = f"{where}{elem.keyword or elem.tag}"
+            if elem.VR == "SQ":
+                for i, item in enumerate(elem.value):
+                    walk(item, f"{name}[{i + 1}].")
+                continue
+            values = elem.value if isinstance(elem.value, (list, tuple, MultiValue)) else [elem.value]
+            values = [str(v) if elem.VR == "PN" else v for v in values]
+            for v in values:
+                bad = elem.VR in ("FD", "FL") and not np.isfinite(float(v))
+                bad = bad or (elem.VR == "UI" and v and not pydicom.uid.UID(str(v)).is_valid)
+                if not bad and isinstance(v, str):  # numbers (IS, US, ...) are valid once they are numbers
+                    try:
+                        validate_value(elem.VR, v, pydicom.config.RAISE)
+                    except ValueError:
+                        bad = True
+                if bad:
+                    raise IGRTInputError(
+                        f"{name} would hold {str(v)[:70]!r}, not a valid {elem.VR}: {consequence}"
+                    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns on reading an invalid value: refused here instead
+        walk(ds, "")
+
+
 def _save_atomic(ds: Dataset, path: Path) -> Path:
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
@@ -306,27 +358,20 @@ def _save_atomic(ds: Dataset, path: Path) -> Path:
     meta.ImplementationVersionName = f"IGRT_{__version__}"[:16]
     ds.file_meta = meta
     ds.preamble = b"\0" * 128
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
 
 
 # ------------------------------------------------------------------------------------------ import
-def read_reg(path) -> dict:
+def read_reg(path, *, planning=None, daily=None) -> dict:
     """Read a rigid REG: ``matrix_moving_to_fixed`` (4×4 LPS), frames, referenced series, patient.
 
-    The fixed item is the one in the Registered RCS (the REG's own Frame of Reference UID, preferring
-    an identity matrix); with item matrices ``M_f``, ``M_m`` (each the product of its Matrix Sequence,
-    ``M = M_n···M_1``, PS3.3 C.20.2.1.1 Eq. C.20.2-2) the moving → fixed map is ``M_f⁻¹·M_m``
-    (Eq. C.20.2-3). Refuses non-REG files, deformable or non-rigid registrations, and more than
-    two items, with one line.
+    Which item is the planning (fixed) image's is decided by :func:`planning_item` from the images'
+    identities (``planning``, ``daily``: identity dicts as in a result's ``inputs``, a :class:`Volume`, or
+    an RT plan's frame), never from the item order or the REG's own frame alone: another system may
+    write the daily frame as the Registered RCS. With item matrices ``M_p``, ``M_d`` (each the product of
+    its Matrix Sequence, ``M = M_n···M_1``, PS3.3 C.20.2.1.1 Eq. C.20.2-2) the daily → planning map is
+    ``M_p⁻¹·M_d`` (Eq. C.20.2-3). Refuses non-REG files, deformable or non-rigid registrations, more
+    than two items, and a REG whose planning item cannot be told, with one line.
     """
     path = Path(path)
     try:
@@ -347,54 +392,128 @@ def read_reg(path) -> dict:
     if not 1 <= len(items) <= 2:
         raise IGRTInputError(f"{path}: REG has {len(items)} registration items; one or two are supported")
     parsed = [_read_item(it, path) for it in items]
-    registered = str(ds.get("FrameOfReferenceUID", "") or "")
-    notes = []
-    if len(parsed) == 1:
-        fixed = {"frame_of_reference_uid": registered or None, "matrix": np.eye(4), "instances": []}
-        moving = parsed[0]
-    else:
-
-        def rank(p):  # in the Registered RCS first, then identity matrix first
-            return (
-                p["frame_of_reference_uid"] != registered,
-                not np.allclose(p["matrix"], np.eye(4), atol=1e-9),
-            )
-
-        k = min(range(2), key=lambda i: rank(parsed[i]))
-        fixed, moving = parsed[k], parsed[1 - k]
-        if rank(parsed[0]) == rank(parsed[1]) and not np.allclose(parsed[0]["matrix"], parsed[1]["matrix"]):
-            notes.append("REG items not told apart by frame or identity matrix: the first is taken as fixed")
-    t = _orthonormal(_rigid_inverse(fixed["matrix"]) @ moving["matrix"])
+    registered = str(ds.get("FrameOfReferenceUID", "") or "") or None
+    if len(parsed) == 1:  # the item registers its frame to the Registered RCS: the RCS is the other side
+        parsed.insert(0, {"frame_of_reference_uid": registered, "matrix": np.eye(4), "instances": []})
     series = _referenced_series(ds)
-    roles = {}
-    for role, item in (("fixed", fixed), ("moving", moving)):
+    for item in parsed:
         refs = [series[i] for i in item["instances"] if i in series]
-        roles[role] = {
+        item["series_uids"] = sorted({r["series_uid"] for r in refs})
+        item["study_uids"] = sorted({r["study_uid"] for r in refs})
+    patient = str(ds.get("PatientID", "") or "") or None
+    mine = _private(ds)
+    k, decided_by = planning_item(parsed, registered, mine is not None, planning, daily, patient, path)
+    fixed, moving = parsed[k], parsed[1 - k]
+    t = _orthonormal(_rigid_inverse(fixed["matrix"]) @ moving["matrix"])
+    roles = {
+        role: {
             "frame_of_reference_uid": item["frame_of_reference_uid"],
-            "series_uids": sorted({r["series_uid"] for r in refs}),
-            "study_uids": sorted({r["study_uid"] for r in refs}),
+            "series_uids": item["series_uids"],
+            "study_uids": item["study_uids"],
             "instance_count": len(item["instances"]),
         }
+        for role, item in (("fixed", fixed), ("moving", moving))
+    }
     return {
         "path": str(path),
         "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
         "series_uid": str(ds.get("SeriesInstanceUID", "")),
         "study_uid": str(ds.get("StudyInstanceUID", "")),
-        "patient_id": str(ds.get("PatientID", "") or "") or None,
+        "patient_id": patient,
         "patient_name": str(ds.get("PatientName", "") or "") or None,
-        "registered_frame_uid": registered or None,
+        "registered_frame_uid": registered,
         "matrix_moving_to_fixed": t.tolist(),
         "matrix_sense": "maps a point of the moving (daily) frame to the same point in the fixed "
         "(planning) frame (PS3.3 C.20.2.1.1)",
         "fixed": roles["fixed"],
         "moving": roles["moving"],
+        "planning_item_decided_by": decided_by,
         "referenced_series": [
             {"study_uid": a, "series_uid": b}
             for a, b in sorted({(r["study_uid"], r["series_uid"]) for r in series.values()})
         ],
-        "igrt": _private(ds),
-        "warnings": notes,
+        "igrt": mine,
+        "warnings": [],
     }
+
+
+def _identity_of(given) -> dict:
+    """Identity dict (frame, series, patient) of a :class:`Volume`, a plan-like object or a dict."""
+    if given is None:
+        return {}
+    if hasattr(given, "identity"):
+        return given.identity()
+    if isinstance(given, dict):
+        return given
+    return {k: getattr(given, k, None) for k in ("frame_of_reference_uid", "series_uid", "patient_id")}
+
+
+def _vote(item: dict, ident: dict, role: str, path) -> bool | None:
+    """Is ``item`` the image ``ident``? Its series decide when both are known, else its frame; None unknown."""
+    series, frame = ident.get("series_uid"), ident.get("frame_of_reference_uid")
+    by_frame = (
+        None if not (frame and item["frame_of_reference_uid"]) else item["frame_of_reference_uid"] == frame
+    )
+    if series and item["series_uids"]:
+        by_series = series in item["series_uids"]
+        if by_series and by_frame is False:
+            raise IGRTInputError(
+                f"{path}: the REG puts the {role} series {series} in frame {item['frame_of_reference_uid']}, "
+                f"but the {role} image is in frame {frame}: the REG and the images disagree"
+            )
+        return by_series
+    return by_frame
+
+
+def planning_item(items, registered, ours, planning, daily, patient_id, path) -> tuple[int, str]:
+    """(index of the planning item among the two, how it was decided), or one line why it cannot be told.
+
+    Evidence: the planning and daily images' series (referenced in the items, PS3.3 C.20.2) and frames of
+    reference (each item's Frame of Reference UID). An assignment of the two items to (planning, daily)
+    is taken when the evidence supports it and contradicts nothing, and the other is not equally
+    supported. Without evidence only our own REG (private block) is read, by how we write it: the
+    planning frame is the Registered RCS, item 1. A REG that matches neither image is refused.
+    """
+    planning, daily = _identity_of(planning), _identity_of(daily)
+    for role, ident in (("planning", planning), ("daily", daily)):
+        pid = ident.get("patient_id")
+        if pid and patient_id and pid != patient_id:
+            raise IGRTInputError(f"{path}: the REG is of patient {patient_id!r}, the {role} image of {pid!r}")
+
+    def rank(i):  # how we write a REG: in the Registered RCS, identity matrix, first
+        p = items[i]
+        return (p["frame_of_reference_uid"] != registered, not np.allclose(p["matrix"], np.eye(4), atol=1e-9))
+
+    convention = min(range(2), key=rank)
+    votes = {
+        k: [_vote(items[k], planning, "planning", path), _vote(items[1 - k], daily, "daily", path)]
+        for k in (0, 1)
+    }
+    supported = [k for k in (0, 1) if False not in votes[k] and True in votes[k]]
+    frames = " and ".join(str(it["frame_of_reference_uid"]) for it in items)
+    if len(supported) == 1:
+        k = supported[0]
+        if ours and k != convention:
+            raise IGRTInputError(
+                f"{path}: this REG was written by IGRTExtension with frame {items[convention]['frame_of_reference_uid']} "
+                "as the planning frame, but the images given say the opposite: planning and daily swapped?"
+            )
+        return k, "the images' series and frames of reference"
+    if any(v is not None for k in (0, 1) for v in votes[k]) and not supported:
+        shown = ", ".join(
+            f"{role} frame {ident.get('frame_of_reference_uid') or '?'} series {ident.get('series_uid') or '?'}"
+            for role, ident in (("planning", planning), ("daily", daily))
+            if ident
+        )
+        raise IGRTInputError(
+            f"{path}: the REG registers frames {frames}, which do not match the images ({shown})"
+        )
+    if ours:
+        return convention, "IGRTExtension's own REG: the planning frame is its Registered RCS"
+    raise IGRTInputError(
+        f"{path}: cannot tell which of the REG's frames ({frames}) is the planning image's: give the planning "
+        "image or its RT plan (the REG's own frame may be either image's)"
+    )
 
 
 def _read_item(item: Dataset, path: Path) -> dict:
@@ -460,7 +579,13 @@ def _private(ds: Dataset) -> dict | None:
 
 
 def result_from_reg(
-    path, *, planning_isocenter_lps=None, daily_isocenter_lps=None, orientation: str | None = None
+    path,
+    *,
+    planning_isocenter_lps=None,
+    daily_isocenter_lps=None,
+    orientation: str | None = None,
+    planning=None,
+    daily=None,
 ) -> dict:
     """A result JSON (README "The result JSON") from a rigid REG written by us or another system.
 
@@ -470,12 +595,17 @@ def result_from_reg(
     ``p`` is the planning isocenter (argument, else recorded in our own REG; required: the shift is
     defined there). ``d`` is the daily treatment isocenter: argument, else recorded, else ``p`` when the
     two frames are one; between two frames it must be declared. Orientation defaults to HFS (noted).
-    ``path`` may also be what :func:`read_reg` returned.
+    ``planning``/``daily`` identify the images (see :func:`read_reg`). ``path`` may also be what
+    :func:`read_reg` returned.
     """
-    reg = path if isinstance(path, dict) else read_reg(path)
+    reg = path if isinstance(path, dict) else read_reg(path, planning=planning, daily=daily)
     path = reg["path"]
     mine = reg["igrt"] or {}
-    notes = [f"imported from DICOM REG {reg['sop_instance_uid']}", *reg.get("warnings", [])]
+    notes = [
+        f"imported from DICOM REG {reg['sop_instance_uid']}; its planning frame "
+        f"{reg['fixed']['frame_of_reference_uid']} told by {reg['planning_item_decided_by']}",
+        *reg.get("warnings", []),
+    ]
     p = planning_isocenter_lps if planning_isocenter_lps is not None else mine.get("planning_isocenter_lps")
     if p is None:
         raise IGRTInputError(f"{path}: give the planning isocenter (RT plan): the REG does not record it")

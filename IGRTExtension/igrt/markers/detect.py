@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from igrt.errors import IGRTInputError
 from igrt.registration.working_images import crop_box
+from igrt.volume import finite_image
 
 #: Physical volume (mm³) of a marker's dense core (blurred): a thin wire up to a 1 × 10 mm coil.
 MARKER_VOLUME_MM3 = (0.2, 150.0)
@@ -31,6 +32,10 @@ MARKER_VOLUME_MM3 = (0.2, 150.0)
 #: low-dose CBCT with a poor HU scale; calcifications show a few hundred, and the sharpest bone corners
 #: (cortex ~1150 HU against fat) about 1000–1250 with a larger core.
 DEFAULT_THRESHOLD_HU = 1300.0
+#: Accepted ``threshold_hu`` (minimum contrast over the local background, HU). Below 100 HU CBCT noise
+#: (σ 20–50 HU) and soft-tissue edges pass as "markers" (a threshold of −500 once gave 17 of confidence 0);
+#: above 30 000 HU no scanner's value range (extended CT scales end near 30 710 HU) can show a contrast.
+THRESHOLD_RANGE_HU = (100.0, 30000.0)
 #: Share of ``threshold_hu`` that a small core (≤ 70 mm³) needs (see ``required_contrast``).
 SMALL_CORE_RELIEF = 0.7
 #: Smoothing before the search (mm): CBCT noise would otherwise make every bone voxel a maximum.
@@ -50,14 +55,15 @@ def detect_markers(image: sitk.Image, roi_center_lps=None, roi_size_mm=None, thr
     """[(position_lps (3,), confidence 0..1)] of markers in ``image`` (optionally inside an LPS box).
 
     ``threshold_hu``: minimum contrast over the local background (default ``DEFAULT_THRESHOLD_HU``).
-    Sorted by confidence, strongest first.
+    Sorted by confidence, strongest first. A threshold outside ``THRESHOLD_RANGE_HU`` is refused;
+    NaN / infinite voxels are read as outside the field of view (:func:`igrt.volume.finite_image`).
     """
-    img = sitk.Cast(image, sitk.sitkFloat32)
+    threshold = DEFAULT_THRESHOLD_HU if threshold_hu is None else check_threshold(threshold_hu)
+    img, _ = finite_image(sitk.Cast(image, sitk.sitkFloat32))
     if roi_center_lps is not None and roi_size_mm is not None:
         img = crop_box(img, roi_center_lps, roi_size_mm)
         if img is None:
             raise IGRTInputError("the marker search box lies outside the image")
-    threshold = DEFAULT_THRESHOLD_HU if threshold_hu is None else float(threshold_hu)
     raw = sitk.GetArrayFromImage(img)
     smooth_img = sitk.SmoothingRecursiveGaussian(img, SMOOTHING_MM)
     smooth = sitk.GetArrayFromImage(smooth_img)
@@ -95,6 +101,21 @@ def detect_markers(image: sitk.Image, roi_center_lps=None, roi_size_mm=None, thr
         position = np.array(img.TransformContinuousIndexToPhysicalPoint([float(v) for v in c_index[::-1]]))
         found.append((position, float(np.clip(m["contrast"] / (3.0 * threshold), 0.0, 1.0))))
     return sorted(found, key=lambda f: -f[1])
+
+
+def check_threshold(threshold_hu) -> float:
+    """``threshold_hu`` as a float when it is a sensible marker contrast (``THRESHOLD_RANGE_HU``), else one line."""
+    try:
+        value = float(threshold_hu)
+    except (TypeError, ValueError):
+        value = float("nan")
+    lo, hi = THRESHOLD_RANGE_HU
+    if not lo <= value <= hi:
+        raise IGRTInputError(
+            f"marker threshold {threshold_hu} HU makes no sense: it is the contrast a marker shows over the tissue "
+            f"around it, {lo:g} to {hi:g} HU (default {DEFAULT_THRESHOLD_HU:g})"
+        )
+    return value
 
 
 def _dilated(idx: np.ndarray, shape, reach: int = 1) -> np.ndarray:
