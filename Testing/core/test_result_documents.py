@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from igrt import geometry
-from igrt.couch.shift import shift_from_result
+from igrt.couch.workflow import couch_shift
 from igrt.errors import IGRTInputError
 from igrt.result import atomic_write_text, check_result, load_result, write_json
 
@@ -133,15 +133,15 @@ def test_shift_of_a_nan_isocenter_is_refused_not_printed(tmp_path):
     path = tmp_path / "r.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(IGRTInputError, match="not a finite number"):
-        shift_from_result(load_result(path))
+        couch_shift(load_result(path))
 
 
 def test_orientation_override_that_disagrees_is_warned():
     """Item 14: --orientation FFS on an HFS result is taken (it overrides) but said."""
-    shift = shift_from_result(good(), orientation="FFS")
+    shift = couch_shift(good(), orientation="FFS")
     assert shift["couch"]["orientation"] == "FFS"
-    assert any("overrides the result's HFS" in w for w in shift["warnings"])
-    assert not shift_from_result(good(), orientation="hfs")["warnings"]
+    assert any("overrides the result's patient position HFS" in w for w in shift["warnings"])
+    assert not couch_shift(good(), orientation="hfs")["warnings"]
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])

@@ -12,7 +12,8 @@ import SimpleITK as sitk
 from conftest import make_block_phantom
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_write import write_image_series
-from igrt.io.volumes import read_label_image, read_volume
+from igrt.io.masks import read_label_image
+from igrt.io.volumes import read_volume
 from igrt.volume import Volume
 
 

@@ -47,9 +47,9 @@ BAD = {
     ),
     "orientation lower case with a space": (
         {"orientation": "hfs x"},
-        "orientation 'hfs x' is not a patient position",
+        "unsupported result orientation 'hfs x'",
     ),
-    "orientation not a position": ({"orientation": "SUPINE"}, "not a patient position"),
+    "orientation not a position": ({"orientation": "SUPINE"}, "unsupported result orientation"),
     "NaN planning isocenter": ({"planning_isocenter_lps": [float("nan"), 0.0, 0.0]}, "three finite LPS"),
     "Inf daily isocenter": ({"daily_isocenter_lps": [0.0, float("inf"), 0.0]}, "three finite LPS"),
     "text isocenter": ({"planning_isocenter_lps": "10,-40,200"}, "three finite LPS"),

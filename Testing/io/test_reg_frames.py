@@ -153,3 +153,26 @@ def test_own_reg_reads_without_images_and_refuses_swapped_ones(tmp_path):
     np.testing.assert_allclose(same["matrix_lps"], M, atol=1e-6)
     with pytest.raises(IGRTInputError, match="swapped"):
         reg.result_from_reg(path, planning={"frame_of_reference_uid": D_FRAME})
+
+
+def test_cli_import_reg_told_by_the_planning_or_daily_image(tmp_path, capsys):
+    """`igrt import-reg --planning/--daily`: the images' headers tell the frames; without them, refused."""
+    import json
+
+    import pydicom
+    import SimpleITK as sitk
+
+    from igrt.cli.main import main
+    from igrt.io.dicom_write import write_image_series
+
+    img = sitk.GetImageFromArray(np.zeros((3, 4, 5), np.float32))
+    folders = {role: write_image_series(img, tmp_path / role, patient_id="P7") for role in ("ct", "cbct")}
+    frame = {r: str(pydicom.dcmread(sorted(f.iterdir())[0]).FrameOfReferenceUID) for r, f in folders.items()}
+    path = write(tmp_path, [(frame["cbct"], np.eye(4), None), (frame["ct"], INV_T, None)], frame["cbct"])
+    iso = ["--isocenter", ",".join(map(str, ISO)), "--daily-isocenter", "0,0,0"]
+    out = tmp_path / "r.json"
+    assert main(["import-reg", str(path), *iso, "--out", str(out)]) == 2
+    assert "cannot tell which" in capsys.readouterr().err and not out.exists()
+    for option, folder in (("--planning", folders["ct"]), ("--daily", folders["cbct"])):
+        assert main(["import-reg", str(path), *iso, option, str(folder), "--out", str(out)]) == 0
+        np.testing.assert_allclose(json.loads(out.read_text())["matrix_lps"], M, atol=1e-6)

@@ -20,6 +20,14 @@ def add_parsers(sub) -> None:
         "--isocenter", type=point, help="planning isocenter (LPS mm) when the REG does not carry it"
     )
     im.add_argument("--daily-isocenter", type=point, help="daily isocenter in the daily frame (LPS mm)")
+    im.add_argument(
+        "--plan",
+        help="RTPLAN of the planning image: tells the REG's planning frame, gives isocenter and position",
+    )
+    im.add_argument(
+        "--planning", help="planning image (DICOM folder or volume file): tells the REG's planning frame"
+    )
+    im.add_argument("--daily", help="daily image (DICOM folder or volume file): tells the REG's daily frame")
     im.add_argument("--orientation", help=ORIENTATION_HELP)
     im.add_argument("--out", required=True, help="result JSON to write")
     im.set_defaults(func=run_import)
@@ -37,10 +45,13 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    from igrt.io.reg import result_from_reg
+    from igrt.io.reg import import_reg_files
 
-    result = result_from_reg(
+    result = import_reg_files(
         args.reg,
+        plan_path=args.plan,
+        planning_path=args.planning,
+        daily_path=args.daily,
         planning_isocenter_lps=args.isocenter,
         daily_isocenter_lps=args.daily_isocenter,
         orientation=args.orientation,

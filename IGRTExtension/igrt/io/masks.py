@@ -13,17 +13,16 @@ import numpy as np
 import SimpleITK as sitk
 
 from igrt.errors import IGRTInputError
+from igrt.io.volumes import read_image_file
 
 
 def read_label_image(path, what: str = "target mask") -> sitk.Image:
-    """A 3-D scalar label image (NRRD/NIfTI/MHA) as read, or one clear line why not."""
-    try:
-        mask = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise IGRTInputError(f"cannot read {what} {path}: {str(exc).strip().splitlines()[0]}") from exc
-    if mask.GetDimension() != 3 or mask.GetNumberOfComponentsPerPixel() != 1:
-        raise IGRTInputError(f"{what} {path} is not a 3-D label image")
-    return mask
+    """A 3-D scalar label image file (NRRD/NIfTI/MHA) as stored, or one line why not (``what`` names it)."""
+    p = Path(path)
+    if not p.is_file():
+        state = "is a folder, not an image file" if p.is_dir() else "does not exist"
+        raise IGRTInputError(f"{what} {p} {state}")
+    return read_image_file(p, what)
 
 
 def _voxel_centres_lps(mask: sitk.Image, kji: np.ndarray) -> np.ndarray:

@@ -39,8 +39,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pydicom.valuerep import validate_value
 
-from igrt import __version__, geometry
-from igrt.couch.correction import ORIENTATIONS
+from igrt import __version__, geometry, patient_position
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_write import IMPLEMENTATION_UID
 from igrt.result import atomic_write
@@ -130,11 +129,8 @@ def write_reg(
     if p_iso.shape != (3,) or d_iso.shape != (3,) or not np.all(np.isfinite(np.r_[p_iso, d_iso])):
         raise IGRTInputError("result isocenters must be three finite LPS coordinates in mm: no REG written")
     orientation = result.get("orientation")
-    if orientation is not None and str(orientation).upper() not in ORIENTATIONS:
-        raise IGRTInputError(
-            f"result orientation {orientation!r} is not a patient position ({', '.join(ORIENTATIONS)}): "
-            "no REG written"
-        )
+    if orientation is not None:
+        orientation = patient_position.normalise(orientation, "result orientation")
     inputs = result.get("inputs") or {}
     if not isinstance(inputs, dict):
         raise IGRTInputError("result inputs is not an object: no REG written")
@@ -165,7 +161,7 @@ def write_reg(
     block.add_new(0x01, "FD", [float(v) for v in p_iso])
     block.add_new(0x02, "FD", [float(v) for v in d_iso])
     if orientation:
-        block.add_new(0x03, "CS", str(orientation).upper())
+        block.add_new(0x03, "CS", orientation)
     check_dataset(ds, "no REG written")
     return _save_atomic(ds, Path(path))
 
@@ -669,6 +665,67 @@ def result_from_reg(
         return result_dict(res)
     except ValueError as e:  # e.g. an orientation the couch model does not know
         raise IGRTInputError(f"{path}: {e}") from e
+
+
+def import_reg_files(
+    reg_path,
+    *,
+    plan_path=None,
+    planning_path=None,
+    daily_path=None,
+    planning_isocenter_lps=None,
+    daily_isocenter_lps=None,
+    orientation: str | None = None,
+) -> dict:
+    """:func:`result_from_reg` with the images identified from files (what ``igrt import-reg`` calls).
+
+    Parameters
+    ----------
+    reg_path : path
+        The REG file.
+    plan_path : path, optional
+        RTPLAN of the planning image: its frame of reference tells the planning item, its isocenter
+        (LPS mm, planning frame) and patient position are used unless given.
+    planning_path, daily_path : path, optional
+        The images (DICOM series folder or volume file): their frames and series tell the items apart.
+    planning_isocenter_lps, daily_isocenter_lps : (3,) LPS mm, optional
+        Declared isocenters (planning frame / daily frame); a plan and a planning isocenter exclude each other.
+
+    Returns
+    -------
+    dict
+        The result JSON (``matrix_lps``: planned anatomy → where it is, planning frame, LPS mm).
+    """
+    from igrt.io.volumes import read_volume
+    from igrt.registration.inputs import check_plan, check_point
+
+    planning_isocenter_lps = check_point(planning_isocenter_lps, "the planning isocenter")
+    daily_isocenter_lps = check_point(daily_isocenter_lps, "the daily isocenter")
+    if plan_path is not None and planning_isocenter_lps is not None:
+        raise IGRTInputError("give either --plan or --isocenter, not both")
+    planning = read_volume(planning_path) if planning_path is not None else None
+    daily = read_volume(daily_path) if daily_path is not None else None
+    evidence = planning.identity() if planning is not None else {}
+    if plan_path is not None:
+        from igrt.io.rtplan import read_rtplan
+
+        plan = read_rtplan(plan_path)
+        if planning is not None:
+            check_plan(plan, planning)
+        evidence = {
+            **{k: getattr(plan, k) for k in ("frame_of_reference_uid", "patient_id") if getattr(plan, k)},
+            **{k: v for k, v in evidence.items() if v is not None},
+        }
+        planning_isocenter_lps = plan.isocenter_lps
+        orientation = orientation or plan.patient_position
+    return result_from_reg(
+        reg_path,
+        planning_isocenter_lps=planning_isocenter_lps,
+        daily_isocenter_lps=daily_isocenter_lps,
+        orientation=orientation,
+        planning=evidence or None,
+        daily=daily,
+    )
 
 
 class _Imported:

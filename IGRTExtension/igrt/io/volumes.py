@@ -33,16 +33,6 @@ def read_volume_file(p: Path) -> Volume:
     return Volume(image=sitk.Cast(read_image_file(p), sitk.sitkFloat32), path=str(p))
 
 
-def read_label_image(path, what: str = "target mask") -> sitk.Image:
-    """A 3-D scalar label image file (NRRD/NIfTI/MHA) as stored, or one line why not (``what`` names it)."""
-    p = Path(path)
-    if not p.is_file():
-        raise IGRTInputError(
-            f"{what} {p} {'is a folder, not an image file' if p.is_dir() else 'does not exist'}"
-        )
-    return read_image_file(p, what)
-
-
 def read_image_file(p: Path, what: str = "volume") -> sitk.Image:
     """The image of one NRRD/NIfTI/MHA file, refusing what is not a usable 3-D scalar volume in one line."""
     name = p.name.lower()
