@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from igrt import geometry
 from igrt.registration import compare
 from igrt.result import atomic_write_text
 
@@ -29,7 +30,10 @@ function toggleFlicker(){const a=document.getElementById('flick');
 
 
 def _row(label, values, fmt="{:+.2f}"):
-    cells = "".join(f"<td>{fmt.format(v)}</td>" for v in values)
+    """A table row; a missing value (None or not finite) shows as "–", never as "nan"."""
+    cells = "".join(
+        f"<td>{fmt.format(v) if v is not None and np.isfinite(v) else '–'}</td>" for v in values
+    )
     return f"<tr><td>{html.escape(label)}</td>{cells}</tr>"
 
 
@@ -40,6 +44,11 @@ def _verdict(couch: dict) -> dict:
     check = tolerance.evaluate(couch)
     check["profile_name"] = next(iter(tolerance.TOLERANCE_PROFILES))
     return check
+
+
+def _angle(result: dict) -> float:
+    """Rotation magnitude (°) of a result's matrix: the angle about its axis."""
+    return geometry.rotation_angle_deg(np.asarray(result["matrix_lps"], float))
 
 
 def marker_html(image_result: dict, marker_result: dict) -> str:
@@ -55,12 +64,12 @@ def marker_html(image_result: dict, marker_result: dict) -> str:
     tre = q.get("predicted_tre_at_isocenter_mm")
     return f"""<h2>Marker match beside the image match</h2>
 <p class=sense>patient is displaced — where the planned anatomy went (DICOM LPS: x left, y posterior, z superior)</p>
-<table><tr><th></th><th>x (L)</th><th>y (P)</th><th>z (S)</th><th>|t| (mm)</th></tr>
+<table><tr><th></th><th>x (L)</th><th>y (P)</th><th>z (S)</th><th>magnitude: |t| (mm), angle (°)</th></tr>
 {_row("image match, translation (mm)", [*ti, np.linalg.norm(ti)])}
 {_row("marker match, translation (mm)", [*tm, np.linalg.norm(tm)])}
 {_row("marker − image (mm)", [*(tm - ti), np.linalg.norm(tm - ti)])}
-{_row("image match, rotation (°)", [*image_result["rotation_deg"], float("nan")])}
-{_row("marker match, rotation (°)", [*marker_result["rotation_deg"], float("nan")])}</table>
+{_row("image match, rotation (°)", [*image_result["rotation_deg"], _angle(image_result)])}
+{_row("marker match, rotation (°)", [*marker_result["rotation_deg"], _angle(marker_result)])}</table>
 <p>Marker fit: FRE {q["fre_mm"]:.2f} mm, predicted TRE at the isocenter
 {"–" if tre is None else f"{tre:.2f} mm"} (Fitzpatrick–West), {len(q["pairs"])} pairs.</p>
 <table><tr><th>pair</th><th>residual (mm)</th><th>leave-one-out error (mm)</th></tr>{rows}</table>

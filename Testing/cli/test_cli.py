@@ -1,4 +1,4 @@
-"""The ``igrt match`` command line: the contract (DESIGN §4), bad input, and nothing left half-written."""
+"""The ``igrt match`` command line: the contract (docs/CONVENTIONS.md §4), bad input, and nothing left half-written."""
 
 import json
 import subprocess
@@ -200,3 +200,18 @@ def test_match_takes_isocenter_and_orientation_from_a_real_rtplan(tmp_path, caps
     # HFS: 3 mm right → couch lateral +3; 4 mm superior → couch longitudinal −4 (away from the gantry).
     assert r["couch"]["lateral_mm"] == pytest.approx(3, abs=0.2)
     assert r["couch"]["longitudinal_mm"] == pytest.approx(-4, abs=0.2)
+
+
+def test_help_names_every_verb_and_the_real_threshold_default(capsys):
+    from igrt.cli.main import build_parser
+    from igrt.markers.detect import DEFAULT_THRESHOLD_HU
+
+    parser = build_parser()
+    verbs = parser._subparsers._group_actions[0].choices
+    assert {"match", "shift", "export-reg", "import-reg", "fiducials", "demo"} <= set(verbs)
+    for verb in verbs:
+        assert verb in parser.description
+    detect = verbs["fiducials"]._subparsers._group_actions[0].choices["detect"]
+    threshold = next(a for a in detect._actions if a.dest == "threshold")
+    assert f"default {DEFAULT_THRESHOLD_HU:g}" in threshold.help and DEFAULT_THRESHOLD_HU == 1300.0
+    assert "1800" not in threshold.help

@@ -1,11 +1,13 @@
 """``igrt demo`` end to end (on the tiny generated case, to keep the suite fast)."""
 
 import json
+import re
 
 import numpy as np
 import pydicom
 
 import igrt.synth.cases as cases
+from igrt import geometry
 from igrt.demo import run_demo
 
 
@@ -35,6 +37,10 @@ def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
     assert "Marker match beside the image match" in page and "marker − image (mm)" in page
     assert "couch moves" in page and "patient is displaced" in page
     assert "Verdict (TG-142" in page
+    # No "nan" anywhere a user reads (the rotation rows of the marker table showed "+nan").
+    assert not re.search(r"\bnan\b", page, re.IGNORECASE)
+    angle = geometry.rotation_angle_deg(np.asarray(markers["matrix_lps"]))
+    assert f"<td>{angle:+.2f}</td></tr>" in page  # the marker match's rotation magnitude, not "–"
     for name in ("fusion_after", "checkerboard_after", "difference_after", "contours_after"):
         assert f"panels/{name}.png" in page and (out / "panels" / f"{name}.png").is_file()
     reg = pydicom.dcmread(out / "registration.dcm")
