@@ -54,7 +54,7 @@ def make_block_phantom(size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105
 def move_patient(planning: sitk.Image, matrix_lps, hu_scale=1.0, hu_offset=0.0, noise=0.0, seed=1):
     """The daily image of a patient displaced by ``matrix_lps``, on the planning grid and frame.
 
-    Daily value at point q is the planning value at M⁻¹(q) (DESIGN §3 direction).
+    Daily value at point q is the planning value at M⁻¹(q) (docs/CONVENTIONS.md direction).
     """
     inv = np.linalg.inv(np.asarray(matrix_lps, float))
     t = sitk.AffineTransform(3)

@@ -1,7 +1,7 @@
 """Self-check of the peers' conventions on a pair with a known transform (no CBCT physics).
 
 The planning volume is the project's pelvis phantom; the daily volume is the same phantom moved by a
-known rigid ``M`` (DESIGN §3) and resampled with SimpleITK onto a grid of its own frame, centred on
+known rigid ``M`` (docs/CONVENTIONS.md) and resampled with SimpleITK onto a grid of its own frame, centred on
 the daily isocenter at (0, 0, 0) like a CBCT. Both are written as .mha files and every peer is run on
 them exactly as in the benchmark. A peer whose convention (direction of the transform, centre of
 rotation, Euler order, isocenter shift) is wrong shows an error of millimetres or degrees here; a

@@ -1,4 +1,4 @@
-"""Error measures of a rigid result against the truth (both 4×4, LPS mm, planning frame; DESIGN §3)."""
+"""Error measures of a rigid result against the truth (both 4×4, LPS mm, planning frame; docs/CONVENTIONS.md)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Peer registration engines for the accuracy/speed benchmark (DESIGN §6), each set up as a user would.
+"""Peer registration engines for the accuracy/speed benchmark (docs/CONVENTIONS.md §5), each set up as a user would.
 
 Every peer is a function ``(planning_path, daily_path, planning_iso, daily_iso, workdir)`` returning
 ``(matrix_lps, elapsed_s, note)``:
 
-- ``matrix_lps`` is the 4×4 result in the project convention (DESIGN §3): LPS mm, planning frame, maps a
+- ``matrix_lps`` is the 4×4 result in the project convention (docs/CONVENTIONS.md): LPS mm, planning frame, maps a
   point of the planned anatomy to where that anatomy is in the daily image, after identifying the
   daily isocenter with the planning isocenter (daily point ``d`` ≙ planning point ``d - daily_iso +
   planning_iso``);

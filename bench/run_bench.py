@@ -1,4 +1,4 @@
-"""Accuracy and speed benchmark: our daily match against plastimatch, elastix and SimpleITK (DESIGN §6).
+"""Accuracy and speed benchmark: our daily match against plastimatch, elastix and SimpleITK (docs/CONVENTIONS.md §5).
 
 For every known-transform case (planning CT, simulated CBCT, true 4×4; ``igrt.synth.cases``) it runs
 our match and each peer from the same isocenter alignment and reports, per case and as medians:

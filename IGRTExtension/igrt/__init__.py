@@ -1,6 +1,6 @@
 """IGRTExtension core: image-guided radiation therapy algorithms without Slicer or Qt.
 
-Layers (DESIGN §2): this package is the core (numpy, SimpleITK, pydicom, scipy). MRML adapters live
+Layers (docs/ARCHITECTURE.md): this package is the core (numpy, SimpleITK, pydicom, scipy). MRML adapters live
 in ``igrt.mrml`` and import MRML classes only; the Slicer modules sit on top.
 """
 

@@ -1,6 +1,6 @@
 """Frame conversions and rigid-matrix helpers: the one place where these conventions live.
 
-Conventions (DESIGN §3):
+Conventions (docs/CONVENTIONS.md):
 - DICOM patient coordinates are LPS: +x to the patient's Left, +y Posterior, +z Superior
   (DICOM PS3.3 C.7.6.2.1.1, Image Position/Orientation (Patient)). SimpleITK uses the same LPS frame.
 - Slicer's world frame is RAS: RAS = diag(-1, -1, 1) · LPS.
@@ -126,7 +126,7 @@ def displacement_at(m, point) -> np.ndarray:
 
 
 def daily_frame_shift(planning_isocenter, daily_isocenter) -> np.ndarray:
-    """4×4 from planning-frame to daily-frame coordinates when only the isocenters are paired (DESIGN §3).
+    """4×4 from planning-frame to daily-frame coordinates when only the isocenters are paired (docs/CONVENTIONS.md).
 
     A daily image in its own frame (CBCT) is tied to the planning frame by its declared treatment
     isocenter: planning point q has daily coordinates d = q − planning_iso + daily_iso. When the daily
@@ -138,7 +138,7 @@ def daily_frame_shift(planning_isocenter, daily_isocenter) -> np.ndarray:
 
 
 def planning_to_daily(matrix_lps, planning_isocenter, daily_isocenter) -> np.ndarray:
-    """A = shift · M: planning point → daily-image coordinates of the same anatomy (result M, DESIGN §3)."""
+    """A = shift · M: planning point → daily-image coordinates of the same anatomy (result M, docs/CONVENTIONS.md)."""
     return daily_frame_shift(planning_isocenter, daily_isocenter) @ np.asarray(matrix_lps, float)
 
 

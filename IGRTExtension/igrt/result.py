@@ -1,4 +1,4 @@
-"""The result JSON (DESIGN §4): its fields, and writing files so that nothing is left half-written."""
+"""The result JSON (docs/CONVENTIONS.md §4): its fields, and writing files so that nothing is left half-written."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""``igrt shift`` end to end: the shift JSON contract (DESIGN §4), decubitus, targets, tolerances, bad input.
+"""``igrt shift`` end to end: the shift JSON contract (docs/CONVENTIONS.md §4), decubitus, targets, tolerances, bad input.
 
-Expected numbers are worked by hand in the comments from the IEC 61217 table-top axes (DESIGN §3;
+Expected numbers are worked by hand in the comments from the IEC 61217 table-top axes (docs/CONVENTIONS.md;
 decubitus axes in igrt/couch/correction.py and Testing/data/couch/hand_worked.json).
 """
 

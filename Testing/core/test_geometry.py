@@ -1,4 +1,4 @@
-"""Hand-worked checks of the frame conventions (DESIGN §3). Expected numbers are derived by hand."""
+"""Hand-worked checks of the frame conventions (docs/CONVENTIONS.md). Expected numbers are derived by hand."""
 
 import numpy as np
 import pytest

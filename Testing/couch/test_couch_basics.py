@@ -1,4 +1,4 @@
-"""Hand-worked 6-DOF couch corrections (DESIGN §3, IEC 61217 table-top axes), one per sign.
+"""Hand-worked 6-DOF couch corrections (docs/CONVENTIONS.md, IEC 61217 table-top axes), one per sign.
 
 Derivations: the couch moves by C = M⁻¹. IEC patient (L, S, A) = (x, z, −y) of LPS; table top from IEC
 patient: HFS I, HFP diag(−1,1,−1), FFS diag(−1,−1,1), FFP diag(1,−1,−1).

@@ -120,7 +120,7 @@ def test_dciodvfy_no_errors_without_identities(tmp_path):
 def test_hand_worked_direction_patient_5mm_left_shared_frame(tmp_path):
     """Patient displaced 5 mm to the left (LPS +x) on a daily CT that shares the planning frame.
 
-    DESIGN §3: M maps a planned point q to where it is now: M(q) = q + (5, 0, 0).
+    docs/CONVENTIONS.md: M maps a planned point q to where it is now: M(q) = q + (5, 0, 0).
     PS3.3 C.20.2 / C.20.2.1.1: the moving item's matrix takes a point of the item's (daily) frame into
     the Registered RCS (planning frame): the anatomy seen at daily coordinate d was planned at d - 5 x.
     So the daily item must hold [[1,0,0,-5],[0,1,0,0],[0,0,1,0],[0,0,0,1]] and the planning item I.
@@ -222,7 +222,7 @@ def test_reg_moves_daily_volume_onto_planning(tmp_path, own_frame):
     )
     m = geometry.rigid_about_point(geometry.rotation_xyz_deg(3.0, -2.0, 4.0), center, (6.0, -4.0, 5.0))
     d_iso = np.array([0.0, 0.0, 0.0]) if own_frame else center
-    # The daily image: the planned point q is seen at A(q) = M(q) - planning_iso + daily_iso (DESIGN §3).
+    # The daily image: the planned point q is seen at A(q) = M(q) - planning_iso + daily_iso (docs/CONVENTIONS.md).
     a = geometry.rigid_matrix(translation=d_iso - center) @ m
     grid = sitk.Image(planning)
     grid.SetOrigin(tuple(np.asarray(planning.GetOrigin()) + d_iso - center))

@@ -1,6 +1,6 @@
 """MRML adapters on real MRML (slicer-core wheel, no fake scene): frames, transform sense, references.
 
-Every expected number is worked by hand in the comments (DESIGN §3: RAS = diag(-1,-1,1)·LPS).
+Every expected number is worked by hand in the comments (docs/CONVENTIONS.md: RAS = diag(-1,-1,1)·LPS).
 """
 
 import json

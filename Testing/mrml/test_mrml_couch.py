@@ -1,6 +1,6 @@
 """igrt.mrml.couch on real MRML (slicer-core wheel): match transform → shift → table, segments → LPS.
 
-Every expected number is worked by hand in the comments (DESIGN §3: RAS = diag(-1,-1,1)·LPS; IEC 61217
+Every expected number is worked by hand in the comments (docs/CONVENTIONS.md: RAS = diag(-1,-1,1)·LPS; IEC 61217
 table top for HFS: lateral = patient left = LPS x, longitudinal = superior = LPS z, vertical = anterior
 = −LPS y; FFS diag(−1, −1, 1) and HFP diag(−1, 1, −1) of those).
 """

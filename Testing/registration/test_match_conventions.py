@@ -1,4 +1,4 @@
-"""Known-transform tests of the daily match direction and sense (DESIGN §3), hand-worked expectations."""
+"""Known-transform tests of the daily match direction and sense (docs/CONVENTIONS.md), hand-worked expectations."""
 
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
 """The known-transform generator: the ground truth of the benchmark must itself be right.
 
 The geometric tests put small dense blobs in a planning CT, simulate a CBCT of the patient moved by a
-known M, and find the blobs where DESIGN §3 says they must be: d = M(q) − planning_iso (CBCT frame,
+known M, and find the blobs where docs/CONVENTIONS.md says they must be: d = M(q) − planning_iso (CBCT frame,
 isocenter at 0). Gaussian blobs are used because their centroid survives sampling exactly, so any
 error measured is the simulator's (a voxelised sphere alone is off by ~0.1 mm).
 """

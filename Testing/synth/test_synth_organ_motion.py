@@ -64,7 +64,7 @@ def test_the_daily_cbct_shows_the_prostate_where_the_truth_says():
     iso = np.asarray(case.planning_isocenter_lps)
 
     def similarity(matrix):
-        # Planning point q sits at M(q) - planning iso + daily iso in the CBCT's frame (DESIGN §3).
+        # Planning point q sits at M(q) - planning iso + daily iso in the CBCT's frame (docs/CONVENTIONS.md).
         to_daily = geometry.daily_frame_shift(iso, case.daily_isocenter_lps) @ matrix
         t = sitk.AffineTransform(3)
         t.SetMatrix([float(v) for v in to_daily[:3, :3].ravel()])

@@ -2,7 +2,7 @@
 
 Planning: a water block (0 HU) in air with a bone rod (1200 HU, not a marker) and four gold cylinders
 (1 mm × 3 mm, 8000 HU) at non-integer voxel positions, drawn with their partial volume by the
-generator's marker renderer (``igrt.synth.markers``). Daily: the same patient displaced by a known rigid ``matrix_lps`` (DESIGN §3: the daily
+generator's marker renderer (``igrt.synth.markers``). Daily: the same patient displaced by a known rigid ``matrix_lps`` (docs/CONVENTIONS.md: the daily
 value at q is the planning value at M⁻¹(q)), on the same grid and frame.
 """
 

@@ -5,7 +5,7 @@ the gantry, Yf towards the gantry, Zf up. The table-top system is parallel to it
 angles. IEC patient axes are (Left, Superior, Anterior) = (x, z, −y) of DICOM LPS (PS3.3 C.7.6.2.1.1,
 IEC 61217 §2 "patient coordinate system"). The table-top axes, by patient position, are the IEC patient
 axes multiplied by: HFS identity, HFP diag(−1, 1, −1), FFS diag(−1, −1, 1), FFP diag(1, −1, −1)
-(DESIGN §3; e.g. for FFS the patient's left lies to the observer's left, the head away from the gantry).
+(docs/CONVENTIONS.md; e.g. for FFS the patient's left lies to the observer's left, the head away from the gantry).
 
 Decubitus positions (DICOM PS3.3 C.7.3.1.1.2, Patient Position (0018,5100): "Head First" = the head
 enters the front of the equipment, i.e. points towards the gantry; "Decubitus Right" = the patient's
@@ -40,7 +40,7 @@ import numpy as np
 from igrt import geometry, patient_position
 from igrt.errors import IGRTInputError
 
-#: The words every shown number carries (DESIGN §3): the couch motion, or the patient's displacement.
+#: The words every shown number carries (docs/CONVENTIONS.md): the couch motion, or the patient's displacement.
 COUCH_MOVES = "couch moves"
 PATIENT_DISPLACED = "patient is displaced"
 
@@ -109,7 +109,7 @@ def couch_correction(
     max_rotation_deg: float | None = None,
     target_lps=None,
 ) -> dict:
-    """Couch motion correcting the displacement ``matrix_lps`` with the couch that exists (DESIGN §3).
+    """Couch motion correcting the displacement ``matrix_lps`` with the couch that exists (docs/CONVENTIONS.md).
 
     The couch turns by Rc about the isocenter and translates so that the planned anatomy at the
     target (default: the isocenter) is back in place: C(x) = Rc (x − iso) + iso + v with
@@ -159,7 +159,7 @@ def couch_correction(
 
 
 def full_couch_correction(matrix_lps, isocenter_lps, orientation: str) -> dict:
-    """The full 6-DOF couch correction, C = M⁻¹ (DESIGN §3), in the result JSON's ``couch`` fields."""
+    """The full 6-DOF couch correction, C = M⁻¹ (docs/CONVENTIONS.md), in the result JSON's ``couch`` fields."""
     c = couch_correction(matrix_lps, isocenter_lps, orientation, "6dof")
     keys = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")
     return {k: c[k] for k in (*keys, "sense", "orientation", "dof")}

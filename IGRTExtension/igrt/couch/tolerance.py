@@ -17,7 +17,7 @@ that order.
 uncorrected (``couch_correction``'s ``uncorrected_rotation_deg``), so a 3-DOF couch does not hide a
 rotation by not applying it.
 
-Display profiles never change the computed motion (DESIGN §3): they rename the axes and, for the
+Display profiles never change the computed motion (docs/CONVENTIONS.md): they rename the axes and, for the
 "patient displacement" view, negate every value (the couch moves opposite to the displacement it
 corrects, to first order). The vendor-style profile uses Varian-like names (Lat, Lng, Vrt, Rtn, Pitch,
 Roll) with the IEC 61217 signs unchanged, as on a console set to the IEC 61217 scale; check the scale

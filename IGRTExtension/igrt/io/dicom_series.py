@@ -120,7 +120,7 @@ def _scan(folder: Path) -> tuple[list[_Header], Counter]:
 
 
 def _dcmread(path: Path, **kw) -> pydicom.Dataset:
-    """dcmread without pydicom's warnings: what matters is raised as one line (DESIGN §4)."""
+    """dcmread without pydicom's warnings: what matters is raised as one line (docs/CONVENTIONS.md §4)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return pydicom.dcmread(path, **kw)

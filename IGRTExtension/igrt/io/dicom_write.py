@@ -3,7 +3,7 @@
 The series is what a CT scanner or an OBI CBCT would export: one single-frame CT Image Storage file
 per slice, int16 pixels with Rescale Slope/Intercept to HU (PS3.3 C.8.2.1), every Type 1 and Type 2
 attribute of the CT Image IOD (PS3.3 A.3), geometry per PS3.3 C.7.6.2.1.1. It is written into a
-temporary sibling folder and renamed, so a reader never sees half a series (DESIGN §4).
+temporary sibling folder and renamed, so a reader never sees half a series (docs/CONVENTIONS.md §4).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the opposite sense; that difference is where inverted exports come from, SlicerR
 So the REG we write has the planning frame as its Registered RCS (its Frame of Reference UID); item 1
 is the planning (fixed) frame with the identity; item 2 is the daily (moving) frame with
 ``T = daily → planning``: it takes a daily-frame coordinate of an anatomical point to the planning
-coordinate of the same point. With the result ``M`` (DESIGN §3) a planned point q is at the daily
+coordinate of the same point. With the result ``M`` (docs/CONVENTIONS.md) a planned point q is at the daily
 coordinate ``A(q) = M(q) - planning_iso + daily_iso`` (shared frame: ``A = M``), hence ``T = A⁻¹``.
 Example: patient displaced 5 mm to the left (LPS +x) in a shared frame: M translates by +5 mm in x,
 the REG's moving matrix translates by -5 mm in x.
@@ -586,7 +586,7 @@ def result_from_reg(
     """A result JSON (README "The result JSON") from a rigid REG written by us or another system.
 
     The REG gives ``T`` = daily frame → planning frame (:func:`read_reg`), so a planned point q is at the
-    daily coordinate ``A(q) = T⁻¹(q)``. DESIGN §3 pairs the isocenters (``A = shift(d - p)·M``), hence
+    daily coordinate ``A(q) = T⁻¹(q)``. docs/CONVENTIONS.md pairs the isocenters (``A = shift(d - p)·M``), hence
     ``matrix_lps = M = shift(p - d)·T⁻¹``: where the planned anatomy went, in planning coordinates.
     ``p`` is the planning isocenter (argument, else recorded in our own REG; required: the shift is
     defined there). ``d`` is the daily treatment isocenter: argument, else recorded, else ``p`` when the

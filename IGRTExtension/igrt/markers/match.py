@@ -1,7 +1,7 @@
 """Marker files (``markers.json``) and the marker match as a result JSON (``--method fiducial``).
 
 ``markers.json``: ``{"markers": [{"position_lps": [x, y, z], "confidence": c}, ...]}`` in the image's
-own frame (DICOM LPS mm). The result follows DESIGN §3 like the image match: the daily markers are
+own frame (DICOM LPS mm). The result follows docs/CONVENTIONS.md like the image match: the daily markers are
 brought into the planning frame through the paired isocenters before the rigid fit.
 """
 
@@ -104,7 +104,7 @@ def marker_result_from_points(
     q = np.asarray(daily, float)
     p_iso = np.asarray(isocenter if isocenter is not None else p.mean(axis=0), float)
     d_iso = np.asarray(daily_isocenter if daily_isocenter is not None else p_iso, float)
-    # Daily markers in the planning frame (isocenters identified, DESIGN §3).
+    # Daily markers in the planning frame (isocenters identified, docs/CONVENTIONS.md).
     q_planning = geometry.apply(np.linalg.inv(geometry.daily_frame_shift(p_iso, d_iso)), q)
     pairing = pair_markers(p, q_planning)
     excluded = sorted({int(i) for i in exclude})

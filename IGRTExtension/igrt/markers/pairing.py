@@ -1,7 +1,7 @@
 """Implanted-marker matching: pairing without a given order, point-based rigid registration, residuals,
 predicted target registration error and migration checks.
 
-All points are DICOM LPS (mm). The registration follows the DESIGN §3 direction: the returned matrix
+All points are DICOM LPS (mm). The registration follows the docs/CONVENTIONS.md direction: the returned matrix
 maps a planning marker to where it is in the daily image ("where did the planned anatomy go").
 """
 

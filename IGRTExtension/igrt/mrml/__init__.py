@@ -1,4 +1,4 @@
-"""MRML adapters (DESIGN §2, layer 2): core objects ↔ MRML nodes.
+"""MRML adapters (docs/ARCHITECTURE.md, layer 2): core objects ↔ MRML nodes.
 
 These modules import only MRML and VTK classes (``import slicer``, ``import vtk``), never Qt, so they
 run inside the Slicer application and under the ``slicer-core`` wheel (real MRML without the GUI).

@@ -4,7 +4,7 @@ What the IGRTCouchShift module's Logic runs; MRML and VTK only (no Qt), so it ru
 under the ``slicer-core`` wheel.
 
 - :func:`result_from_transform_node` reads an IGRT match transform (written by
-  :mod:`igrt.mrml.transforms`) back to a result dict (``matrix_lps`` and isocenters, DESIGN §3).
+  :mod:`igrt.mrml.transforms`) back to a result dict (``matrix_lps`` and isocenters, docs/CONVENTIONS.md).
 - :func:`segment_points_lps` / :func:`segment_centroid_lps` turn a segment of the planning
   segmentation into points and its volume centroid in DICOM LPS (the frame conversion is
   ``igrt.geometry.ras_to_lps_point``, nowhere else).
@@ -277,7 +277,7 @@ def tolerance_profile_names() -> list[str]:
 
 
 def display_profile_names() -> list[str]:
-    """Display profiles (IEC 61217 "couch moves" first); they only relabel or negate (DESIGN §3)."""
+    """Display profiles (IEC 61217 "couch moves" first); they only relabel or negate (docs/CONVENTIONS.md)."""
     return tolerance.display_profile_names()
 
 

@@ -1,4 +1,4 @@
-"""Match result → vtkMRMLTableNode, with every number saying in words what it means (DESIGN §3).
+"""Match result → vtkMRMLTableNode, with every number saying in words what it means (docs/CONVENTIONS.md).
 
 Rows come from the result JSON (``MatchResult.to_dict()``), so the table and the JSON never disagree.
 """

@@ -1,4 +1,4 @@
-"""Registration result (matrix_lps, DESIGN §3) ↔ vtkMRMLLinearTransformNode.
+"""Registration result (matrix_lps, docs/CONVENTIONS.md) ↔ vtkMRMLLinearTransformNode.
 
 Which matrix the node holds
 ---------------------------

@@ -1,4 +1,4 @@
-"""Daily match: isocenter alignment, bone / soft-tissue rigid registration, and the result (DESIGN §3).
+"""Daily match: isocenter alignment, bone / soft-tissue rigid registration, and the result (docs/CONVENTIONS.md).
 
 Frames: the planning image's frame is the reference. When the daily image has its own frame (CBCT),
 its declared treatment isocenter is identified with the planning isocenter: a daily-frame point ``d``
@@ -123,7 +123,7 @@ class MatchResult:
 
 
 def resolve_isocenters(planning: Volume, daily: Volume, options: MatchOptions, warnings: list):
-    """Planning and daily isocenters (DESIGN §3): declared, or derived with a recorded warning."""
+    """Planning and daily isocenters (docs/CONVENTIONS.md): declared, or derived with a recorded warning."""
     p_iso = options.planning_isocenter_lps
     if p_iso is None:
         p_iso = planning.center_lps()

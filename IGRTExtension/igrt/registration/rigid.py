@@ -2,7 +2,7 @@
 
 The planning CT is the fixed image, the daily image the moving one. SimpleITK's optimised transform
 maps a fixed (planning) point to the moving (daily) point holding the same anatomy, which is the
-DESIGN §3 result direction once the two isocenters are identified (see ``igrt.registration.match``).
+docs/CONVENTIONS.md result direction once the two isocenters are identified (see ``igrt.registration.match``).
 
 Both images are prepared (cropped, resampled, high-passed) by ``igrt.registration.working_images``; this module
 runs the coarse search and the multi-resolution optimisation on them.

@@ -6,7 +6,7 @@ Columns (header names are case- and space-insensitive): ``patient``, ``fraction`
 ``ok`` (a failed fraction of ``igrt study run``) is left out and listed, never read as zeros.
 
 The set-up error of a fraction is the patient displacement, the negative of its couch correction
-(DESIGN §3: the couch correction brings the displaced anatomy back; to first order it is the
+(docs/CONVENTIONS.md: the couch correction brings the displaced anatomy back; to first order it is the
 displacement negated, exactly so for the translations at the isocenter when there is no rotation).
 """
 

@@ -58,7 +58,7 @@ def shared_data_dir() -> Path:
 class Case:
     """A planning CT, a daily CBCT and the truth.
 
-    ``matrix_lps`` (4×4, planning frame, DESIGN §3) maps a planned-anatomy point q to where it is on the
+    ``matrix_lps`` (4×4, planning frame, docs/CONVENTIONS.md) maps a planned-anatomy point q to where it is on the
     treatment day; in the CBCT's own frame q sits at d = M(q) − planning_isocenter + daily_isocenter,
     with the daily isocenter (0, 0, 0) at the CBCT's image centre.
     """
@@ -281,7 +281,7 @@ def _truth(spec: CaseSpec, m, iso, timings) -> dict:
         "schema_version": 1,
         "name": spec.name,
         "description": spec.description,
-        "sense": "patient is displaced: matrix_lps maps planned anatomy to its daily position (DESIGN §3)",
+        "sense": "patient is displaced: matrix_lps maps planned anatomy to its daily position (docs/CONVENTIONS.md)",
         "matrix_lps": np.asarray(m).tolist(),
         "planning_isocenter_lps": [float(v) for v in iso],
         "daily_isocenter_lps": [0.0, 0.0, 0.0],

@@ -5,7 +5,7 @@ in exactly the ways that make registration hard — noise, scatter cupping, trun
 than the detector, cone-beam blur and a wrong HU scale. With RTK's Joseph forward projector and FDK we
 get those artifacts while the anatomy's position stays known exactly (the TG-132 known-transform test).
 
-Frames (DESIGN §3, DICOM PS3.3 C.7.6.2.1.1, LPS: +x left, +y posterior, +z superior):
+Frames (docs/CONVENTIONS.md, DICOM PS3.3 C.7.6.2.1.1, LPS: +x left, +y posterior, +z superior):
 - ``matrix_lps`` ``M`` maps a planned-anatomy point q to where it is in the daily image, so the daily
   value at planning-frame point p is the planning value at M⁻¹(p).
 - The CBCT has its own frame: the treatment isocenter (= ``planning_isocenter_lps`` in the room) is at
@@ -119,7 +119,7 @@ def moved_attenuation(planning, matrix_lps, planning_isocenter_lps, s: CBCTSetti
     ref.SetSpacing([h] * 3)
     ref.SetDirection(_RTK_IN_LPS.ravel().tolist())
     ref.SetOrigin((_RTK_IN_LPS @ lo).tolist())
-    # Output (daily) point d ← planning point A⁻¹(d): the patient moved by M (DESIGN §3).
+    # Output (daily) point d ← planning point A⁻¹(d): the patient moved by M (docs/CONVENTIONS.md).
     inv = np.linalg.inv(a)
     t = sitk.AffineTransform(3)
     t.SetMatrix(inv[:3, :3].ravel().tolist())
