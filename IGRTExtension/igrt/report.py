@@ -31,9 +31,7 @@ function toggleFlicker(){const a=document.getElementById('flick');
 
 def _row(label, values, fmt="{:+.2f}"):
     """A table row; a missing value (None or not finite) shows as "–", never as "nan"."""
-    cells = "".join(
-        f"<td>{fmt.format(v) if v is not None and np.isfinite(v) else '–'}</td>" for v in values
-    )
+    cells = "".join(f"<td>{fmt.format(v) if v is not None and np.isfinite(v) else '–'}</td>" for v in values)
     return f"<tr><td>{html.escape(label)}</td>{cells}</tr>"
 
 
