@@ -621,10 +621,8 @@ def result_from_reg(
         )
     if p.shape != (3,) or d.shape != (3,) or not np.all(np.isfinite(np.r_[p, d])):
         raise IGRTInputError("isocenters must be three finite LPS coordinates in mm")
-    orientation = orientation or mine.get("orientation")
-    if not orientation:
-        orientation = "HFS"
-        notes.append("patient orientation unknown: HFS assumed for the couch shift")
+    orientation, _, said = patient_position.resolve(orientation, reg=mine.get("orientation"))
+    notes += said
     m = result_matrix_from_reg(reg["matrix_moving_to_fixed"], p, d)
 
     from igrt.result import result_dict  # the one place the result JSON's fields are made

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from igrt import geometry
+from igrt import geometry, patient_position
 from igrt.errors import IGRTInputError
 from igrt.markers.pairing import MIGRATION_EXCLUDE_MM, MIGRATION_WARN_MM, match_markers, pair_markers
 
@@ -63,7 +63,7 @@ def marker_result(
     daily_path,
     isocenter=None,
     daily_isocenter=None,
-    orientation="HFS",
+    orientation=patient_position.DEFAULT,
     exclude=(),
     migration=None,
 ) -> dict:
@@ -85,7 +85,7 @@ def marker_result_from_points(
     daily,
     isocenter=None,
     daily_isocenter=None,
-    orientation="HFS",
+    orientation=patient_position.DEFAULT,
     exclude=(),
     inputs=None,
     migration=None,
@@ -156,7 +156,7 @@ def marker_result_from_points(
             "migration_warn_mm": warn_mm,
             "migration_exclude_mm": exclude_mm,
         },
-        orientation=orientation or "HFS",
+        orientation=orientation or patient_position.DEFAULT,
     )
     return res.to_dict()
 

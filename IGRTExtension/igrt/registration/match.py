@@ -85,7 +85,7 @@ class MatchResult:
     elapsed_s: float
     inputs: dict = field(default_factory=dict)
     parameters: dict = field(default_factory=dict)
-    orientation: str = "HFS"
+    orientation: str = patient_position.DEFAULT
 
     @property
     def translation_mm(self) -> np.ndarray:
