@@ -16,11 +16,11 @@ import time
 from igrt import patient_position
 from igrt.errors import IGRTInputError
 from igrt.registration import inputs
-from igrt.registration.match import METHODS, MatchOptions, MatchResult, run_match
+from igrt.registration.match import METHODS, MatchOptions, run_match
 from igrt.volume import Volume
 
 
-def daily_match_result(
+def daily_match(
     planning: Volume,
     daily: Volume,
     options: MatchOptions | None = None,
@@ -29,10 +29,35 @@ def daily_match_result(
     target_mask=None,
     target_mask_source: str = "target mask",
     progress=None,
-) -> MatchResult:
-    """:func:`daily_match`, returning the :class:`MatchResult` (whose ``to_dict()`` is the document).
+) -> dict:
+    """Match the daily image to the planning image; the result document.
 
-    The MRML adapters use the object form to build nodes; everything else uses :func:`daily_match`.
+    Parameters
+    ----------
+    planning, daily : Volume
+        The images (DICOM LPS mm) with their DICOM identity; the daily image may have its own frame.
+    options : MatchOptions
+        Method, declared isocenters (planning frame / daily frame, LPS mm), orientation, boxes.
+    plan : igrt.io.rtplan.PlanInfo, optional
+        Gives the planning isocenter and patient position; excludes a declared planning isocenter.
+    target_mask : SimpleITK.Image, optional
+        Label image of the target in the planning frame, for the soft-tissue stage.
+    progress : callable(str), optional
+        Called with short progress lines during the registration.
+
+    Returns
+    -------
+    dict
+        The result JSON: ``matrix_lps`` maps planned anatomy to where it is in the daily frame
+        ("patient is displaced"), ``couch`` the full correction ("couch moves"), ``warnings``, ...
+
+    Raises
+    ------
+    IGRTInputError
+        Inputs that must not be matched (different patients or positions, a plan of another frame,
+        bad points, a mask outside the planning image), before any registration runs.
+    igrt.registration.match.MatchFailedError
+        The registration ran and its result cannot be trusted.
     """
     t0 = time.perf_counter()
     options = dataclasses.replace(options) if options is not None else MatchOptions()
@@ -84,57 +109,7 @@ def daily_match_result(
         },
     }
     result.elapsed_s = time.perf_counter() - t0
-    return result
-
-
-def daily_match(
-    planning: Volume,
-    daily: Volume,
-    options: MatchOptions | None = None,
-    *,
-    plan=None,
-    target_mask=None,
-    target_mask_source: str = "target mask",
-    progress=None,
-) -> dict:
-    """Match the daily image to the planning image; the result document.
-
-    Parameters
-    ----------
-    planning, daily : Volume
-        The images (DICOM LPS mm) with their DICOM identity; the daily image may have its own frame.
-    options : MatchOptions
-        Method, declared isocenters (planning frame / daily frame, LPS mm), orientation, boxes.
-    plan : igrt.io.rtplan.PlanInfo, optional
-        Gives the planning isocenter and patient position; excludes a declared planning isocenter.
-    target_mask : SimpleITK.Image, optional
-        Label image of the target in the planning frame, for the soft-tissue stage.
-    progress : callable(str), optional
-        Called with short progress lines during the registration.
-
-    Returns
-    -------
-    dict
-        The result JSON: ``matrix_lps`` maps planned anatomy to where it is in the daily frame
-        ("patient is displaced"), ``couch`` the full correction ("couch moves"), ``warnings``, ...
-
-    Raises
-    ------
-    IGRTInputError
-        Inputs that must not be matched (different patients or positions, a plan of another frame,
-        bad points, a mask outside the planning image), before any registration runs.
-    igrt.registration.match.MatchFailedError
-        The registration ran and its result cannot be trusted.
-    """
-    return daily_match_result(
-        planning,
-        daily,
-        options,
-        plan=plan,
-        target_mask=target_mask,
-        target_mask_source=target_mask_source,
-        progress=progress,
-    ).to_dict()
+    return result.to_dict()
 
 
 def daily_match_files(
@@ -168,7 +143,7 @@ def daily_match_files(
         from igrt.io.masks import read_label_image
 
         mask = read_label_image(target_mask_path)
-    result = daily_match_result(
+    result = daily_match(
         planning,
         daily,
         options,
@@ -177,7 +152,7 @@ def daily_match_files(
         target_mask_source=f"target mask {target_mask_path}",
         progress=progress,
     )
-    result.elapsed_s = time.perf_counter() - t0
+    result["elapsed_s"] = round(time.perf_counter() - t0, 3)  # reading included, as before
     if target_mask_path is not None:
-        result.inputs["target_mask"] = str(target_mask_path)
-    return result.to_dict(), planning, daily
+        result["inputs"]["target_mask"] = str(target_mask_path)
+    return result, planning, daily
