@@ -1,12 +1,9 @@
 """IGRT Couch Shift: the daily match turned into the IEC 61217 couch correction, with verdict and export.
 
-Template structure of Slicer's scripted modules (module, parameter node, widget, logic, test). The
-widget is thin; the Logic is thin over ``igrt.mrml.couch`` (MRML adapters) and ``igrt.couch.correction`` (core),
-and runs without the GUI. Under the ``slicer-core`` wheel (MRML without Qt) the GUI base classes are
-replaced by stand-ins so that the Logic can still be imported and tested.
+The Logic reads the match transform (``igrt.mrml.couch``), computes the couch correction with the
+verdict (``igrt.couch``) and recomputes it whenever the transform moves. Template plumbing: ``IGRTModuleLib``.
 """
 
-import enum
 import logging
 import os
 import sys
@@ -17,64 +14,27 @@ from typing import Annotated
 import slicer
 import vtk
 
-
-def _ensureCorePackage():
-    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
-    try:
-        import igrt  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_ensureCorePackage()
-
-
-try:  # Inside the Slicer application.
-    import qt
-    from slicer.parameterNodeWrapper import (
-        Choice,
-        GuiConnector,
-        WithinRange,
-        parameterNodeGuiConnector,
-        parameterNodeWrapper,
-    )
-    from slicer.ScriptedLoadableModule import (
-        ScriptedLoadableModule,
-        ScriptedLoadableModuleLogic,
-        ScriptedLoadableModuleTest,
-        ScriptedLoadableModuleWidget,
-    )
-    from slicer.util import VTKObservationMixin
-
-    IN_SLICER_APP = True
-except ImportError:  # slicer-core wheel: real MRML, no application; only the Logic is usable.
-    qt = None
-    from igrt.mrml.headless_module import (
-        Choice,
-        ScriptedLoadableModule,
-        ScriptedLoadableModuleLogic,
-        ScriptedLoadableModuleTest,
-        ScriptedLoadableModuleWidget,
-        VTKObservationMixin,
-        WithinRange,
-        parameterNodeWrapper,
-    )
-
-    IN_SLICER_APP = False
+try:
+    import IGRTModuleLib  # noqa: F401  (installed next to this file, with the igrt core)
+except ImportError:  # source tree: the shared base and the igrt core are in IGRTExtension/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from IGRTCouchShiftLib import shiftreport
-from slicer import (
-    vtkMRMLLinearTransformNode,
-    vtkMRMLNode,
-    vtkMRMLSegmentationNode,
-    vtkMRMLTableNode,
+from IGRTModuleLib import base, logic, nodes
+from IGRTModuleLib.choices import (
+    DISPLAY_PROFILES,
+    FROM_RESULT,
+    TOLERANCE_PROFILES,
+    CouchModel,
+    PatientOrientation,
+    choiceEnum,
 )
+from IGRTModuleLib.widget import IGRTModuleWidget
 
 from igrt.errors import IGRTInputError
 from igrt.mrml import couch as couchnodes
 
-#: SlicerRT's plan node class (Beams module); the plan selector lists only these.
-PLAN_NODE_CLASS = "vtkMRMLRTPlanNode"
+IN_SLICER_APP = base.IN_SLICER_APP  # read by CI and the tests
 
 HELP_TEXT = """
 Couch shift of image-guided radiotherapy: turns the daily match (the transform made by IGRT Daily Match)
@@ -94,70 +54,29 @@ Exports: DICOM Spatial Registration (REG) and a report (HTML, or JSON when the n
 #
 
 
-class IGRTCouchShift(ScriptedLoadableModule):
+class IGRTCouchShift(base.IGRTModule):
     """Module description shown in Slicer's module selector and help panel."""
 
-    def __init__(self, parent):
-        ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "Couch Shift"
-        self.parent.categories = ["IGRT"]
-        self.parent.dependencies = []  # SlicerRT is an extension dependency; plan nodes are optional.
-        self.parent.contributors = ["IGRTExtension developers"]
-        self.parent.helpText = HELP_TEXT
-        self.parent.acknowledgementText = "Built on 3D Slicer and SlicerRT, with the igrt core library."
+    TITLE = "Couch Shift"
+    HELP_TEXT = HELP_TEXT
 
 
 #
 # IGRTCouchShiftParameterNode
 #
 
-
-class CouchModel(enum.Enum):
-    SIX_DOF = "6dof"
-    FOUR_DOF = "4dof"
-    THREE_DOF = "3dof"
-
-    def label(self):
-        return {
-            "6dof": "6 DOF (translations, couch rotation, pitch, roll)",
-            "4dof": "4 DOF (translations and couch rotation)",
-            "3dof": "3 DOF (translations only)",
-        }[self.value]
+TargetSource = choiceEnum(
+    "TargetSource",
+    ("isocenter", "segment", "plan"),
+    labels={
+        "isocenter": "Isocenter of the match",
+        "segment": "Centroid of a segment",
+        "plan": "RT plan isocenter",
+    },
+)
 
 
-class PatientOrientation(enum.Enum):
-    FROM_RESULT = "auto"
-    HFS = "HFS"
-    HFP = "HFP"
-    FFS = "FFS"
-    FFP = "FFP"
-    HFDL = "HFDL"
-    HFDR = "HFDR"
-    FFDL = "FFDL"
-    FFDR = "FFDR"
-
-    def label(self):
-        return "From the planning image (default HFS)" if self.value == "auto" else self.value
-
-
-class TargetSource(enum.Enum):
-    ISOCENTER = "isocenter"
-    SEGMENT = "segment"
-    PLAN = "plan"
-
-    def label(self):
-        return {
-            "isocenter": "Isocenter of the match",
-            "segment": "Centroid of a segment",
-            "plan": "RT plan isocenter",
-        }[self.value]
-
-
-TOLERANCE_PROFILES = couchnodes.tolerance_profile_names()
-DISPLAY_PROFILES = couchnodes.display_profile_names()
-
-
-@parameterNodeWrapper
+@base.parameterNodeWrapper
 class IGRTCouchShiftParameterNode:
     """Everything the user chooses, saved with the scene.
 
@@ -171,24 +90,24 @@ class IGRTCouchShiftParameterNode:
     outputTable - the shift table.
     """
 
-    matchTransform: vtkMRMLLinearTransformNode
+    matchTransform: slicer.vtkMRMLLinearTransformNode
     orientation: PatientOrientation = PatientOrientation.FROM_RESULT
     couchModel: CouchModel = CouchModel.SIX_DOF
     limitRotation: bool = False
-    maxRotationDeg: Annotated[float, WithinRange(0.0, 180.0)] = 3.0
+    maxRotationDeg: Annotated[float, base.WithinRange(0.0, 180.0)] = 3.0
     targetSource: TargetSource = TargetSource.ISOCENTER
-    planNode: vtkMRMLNode
-    targetSegmentation: vtkMRMLSegmentationNode
+    planNode: slicer.vtkMRMLNode
+    targetSegmentation: slicer.vtkMRMLSegmentationNode
     targetSegmentID: str = ""
-    toleranceProfile: Annotated[str, Choice(TOLERANCE_PROFILES)] = TOLERANCE_PROFILES[0]
-    displayProfile: Annotated[str, Choice(DISPLAY_PROFILES)] = DISPLAY_PROFILES[0]
-    outputTable: vtkMRMLTableNode
+    toleranceProfile: Annotated[str, base.Choice(TOLERANCE_PROFILES)] = TOLERANCE_PROFILES[0]
+    displayProfile: Annotated[str, base.Choice(DISPLAY_PROFILES)] = DISPLAY_PROFILES[0]
+    outputTable: slicer.vtkMRMLTableNode
 
 
-if IN_SLICER_APP:
+if base.IN_SLICER_APP:
 
-    @parameterNodeGuiConnector
-    class SegmentSelectorToSegmentIDConnector(GuiConnector):
+    @base.parameterNodeGuiConnector
+    class SegmentSelectorToSegmentIDConnector(base.GuiConnector):
         """qMRMLSegmentSelectorWidget ↔ str parameter (the segment ID); Slicer has no such connector."""
 
         @staticmethod
@@ -227,76 +146,23 @@ if IN_SLICER_APP:
 #
 
 
-class IGRTCouchShiftWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Thin GUI: .ui file, parameter node connection, Apply, verdict label, export buttons."""
+class IGRTCouchShiftWidget(IGRTModuleWidget):
+    """Thin GUI: Apply, verdict label (live while the match transform moves), export buttons."""
 
+    TITLE = "Couch Shift"
     VERDICT_COLORS = {"within tolerance": "#1b7f1b", "apply shift": "#b36b00", "escalate": "#b00020"}
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+    def createLogic(self):
+        return IGRTCouchShiftLogic()
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/IGRTCouchShift.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = IGRTCouchShiftLogic()
-
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def setupWidgets(self) -> None:
         self.ui.targetSegmentSelector.setSegmentationNodeSelectorVisible(False)  # the combo box above
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.exportRegButton.connect("clicked(bool)", self.onExportReg)
         self.ui.exportReportButton.connect("clicked(bool)", self.onExportReport)
-        self.initializeParameterNode()
+        self.logic.resultChanged = self._onLiveResult
 
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(
-                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified
-            )
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(
-                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified
-            )
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # Widgets carry a "SlicerParameterName" dynamic property in the .ui file.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.ui.planSelector.nodeTypes = [
-                PLAN_NODE_CLASS
-            ]  # annotated vtkMRMLNode: loads without SlicerRT
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-            self._onParameterNodeModified()
-
-    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
         p = self._parameterNode
         if not p:
             return
@@ -312,23 +178,32 @@ class IGRTCouchShiftWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportReportButton.enabled = self.logic.outputs is not None
 
     def onApplyButton(self) -> None:
-        try:
-            with slicer.util.WaitCursor():
-                outputs = self.logic.processParameterNode(self._parameterNode)
-        except IGRTInputError as exc:
-            slicer.util.errorDisplay(str(exc), windowTitle="Couch Shift")
+        outputs = self.guarded(self.logic.processParameterNode, self._parameterNode)
+        if outputs is None:
             return
         self._parameterNode.outputTable = outputs.table_node
         self.ui.shiftTableView.setMRMLTableNode(outputs.table_node)
+        self._showVerdict(outputs)
+        self.onParameterNodeModified()
+
+    def _onLiveResult(self, outputs, problem) -> None:
+        """The match transform moved: the table already holds the new shift; verdict and summary follow."""
+        if problem:
+            self.ui.verdictLabel.text = "no shift"
+            self.ui.verdictLabel.styleSheet = "font-size: 20pt; font-weight: bold; color: #b00020;"
+            self.ui.summaryLabel.text = problem
+        else:
+            self._showVerdict(outputs)
+
+    def _showVerdict(self, outputs) -> None:
         verdict = outputs.shift["verdict"]
         color = next((c for key, c in self.VERDICT_COLORS.items() if verdict.lower().startswith(key)), "#444")
         self.ui.verdictLabel.text = verdict
         self.ui.verdictLabel.styleSheet = f"font-size: 20pt; font-weight: bold; color: {color};"
         self.ui.summaryLabel.text = IGRTCouchShiftLogic.summary(outputs)
-        self._onParameterNodeModified()
 
     def _askPath(self, title, fileFilter, suffix) -> str:
-        path = qt.QFileDialog.getSaveFileName(
+        path = base.qt.QFileDialog.getSaveFileName(
             slicer.util.mainWindow(), title, f"couch_shift{suffix}", fileFilter
         )
         return path or ""
@@ -344,12 +219,9 @@ class IGRTCouchShiftWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._export(self.logic.exportReport, path)
 
     def _export(self, function, path) -> None:
-        try:
-            written = function(path)
-        except IGRTInputError as exc:
-            slicer.util.errorDisplay(str(exc), windowTitle="Couch Shift")
-            return
-        slicer.util.showStatusMessage(f"Written {written}", 5000)
+        written = self.guarded(function, path)
+        if written is not None:
+            slicer.util.showStatusMessage(f"Written {written}", 5000)
 
 
 #
@@ -369,51 +241,23 @@ class CouchShiftOutputs:
     table_node: object
 
 
-class IGRTCouchShiftLogic(ScriptedLoadableModuleLogic):
+class IGRTCouchShiftLogic(logic.IGRTModuleLogic):
     """The couch shift on MRML nodes, without the GUI (Python console, batch scripts, tests).
 
     Work is delegated to ``igrt.mrml.couch`` (adapters) and ``igrt.couch.correction.couch_correction`` (core);
     REG export to ``igrt.io.reg.write_reg`` (imported when used).
     """
 
+    PARAMETER_NODE_CLASS = IGRTCouchShiftParameterNode
+
     def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.outputs = None  # CouchShiftOutputs of the last run
-
-    def getParameterNode(self):
-        return IGRTCouchShiftParameterNode(super().getParameterNode())
-
-    #: Volume identity fields and their DICOM tags (PS3.3: Patient, General Series, Frame of Reference).
-    DICOM_IDENTITY_TAGS = {
-        "patient_id": "0010,0020",
-        "modality": "0008,0060",
-        "study_uid": "0020,000D",
-        "series_uid": "0020,000E",
-        "frame_of_reference_uid": "0020,0052",
-        "patient_position": "0018,5100",
-    }
-
-    @classmethod
-    def dicomIdentity(cls, volumeNode) -> dict:
-        """Identity of a volume loaded from Slicer's DICOM database (empty otherwise, e.g. slicer-core)."""
-        uids = volumeNode.GetAttribute("DICOM.instanceUIDs") if volumeNode is not None else None
-        database = getattr(slicer, "dicomDatabase", None)
-        if not uids or database is None:
-            return {}
-        fileName = database.fileForInstance(uids.split()[0])
-        if not fileName:
-            return {}
-        values = {key: database.fileValue(fileName, tag) for key, tag in cls.DICOM_IDENTITY_TAGS.items()}
-        return {key: value.strip() for key, value in values.items() if value and value.strip()}
+        logic.IGRTModuleLogic.__init__(self)
+        self._settings = None  # keyword arguments of the last process(), reused while following
 
     @staticmethod
     def planIsocenterLps(planNode):
         """Isocenter (LPS) of a SlicerRT plan node."""
-        if planNode is None:
-            raise IGRTInputError("target at the plan isocenter: select an RT plan")
-        from igrt.mrml.daily_match import isocenter_lps_from_plan
-
-        return isocenter_lps_from_plan(planNode)
+        return nodes.planIsocenterLps(planNode, "target at the plan isocenter")
 
     def readResult(self, transformNode, planNode=None) -> dict:
         """The registration result held by the match transform, with DICOM identities where known."""
@@ -433,7 +277,7 @@ class IGRTCouchShiftLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def resolveOrientation(result: dict, choice: str = "auto") -> tuple:
         """(orientation, where it came from): the user's choice, the planning image, else HFS (as the match)."""
-        if choice and choice != PatientOrientation.FROM_RESULT.value:
+        if choice and choice != FROM_RESULT:
             return choice.upper(), "chosen by the user"
         if result.get("orientation"):
             return result["orientation"], "from the planning image"
@@ -497,7 +341,38 @@ class IGRTCouchShiftLogic(ScriptedLoadableModuleLogic):
         table = couchnodes.shift_table_node(scene, shift, displayProfile, node=outputTable)
         self.outputs = CouchShiftOutputs(result, shift, couchnodes.read_table(table), table)
         logging.info(f"IGRT couch shift: {self.summary(self.outputs)}")
+        settings = dict(
+            couchModel=couchModel,
+            maxRotationDeg=maxRotationDeg,
+            orientation=orientation,
+            targetSource=targetSource,
+            planNode=planNode,
+            segmentationNode=segmentationNode,
+            segmentID=segmentID,
+            toleranceProfile=toleranceProfile,
+            displayProfile=displayProfile,
+            outputTable=table,
+        )
+        self._settings = settings
+        self.followTransform(transformNode)
         return self.outputs
+
+    def onTransformModified(self, caller=None, event=None) -> None:
+        """The match transform moved: the same shift again, with the last settings, at once.
+
+        A transform that can no longer be read (e.g. scaled by hand) withdraws the numbers
+        (``IGRTModuleLib.logic.withdrawTable``) and leaves nothing to export.
+        """
+        table = self._settings["outputTable"]
+        try:
+            self.process(self.followedTransform, **self._settings)
+        except IGRTInputError as exc:
+            logic.withdrawTable(table, str(exc))
+            self.outputs = None
+            self.notifyResultChanged(str(exc))
+            return
+        table.RemoveAttribute(logic.ATTR_PROBLEM)
+        self.notifyResultChanged()
 
     def processParameterNode(self, p) -> CouchShiftOutputs:
         """``process`` with the choices stored in a parameter node."""
@@ -570,7 +445,7 @@ def _xyz(point) -> str:
 #
 
 
-class IGRTCouchShiftTest(ScriptedLoadableModuleTest):
+class IGRTCouchShiftTest(base.ScriptedLoadableModuleTest):
     """Self-test inside Slicer: the Logic on hand-worked displacements (no images needed)."""
 
     def setUp(self):

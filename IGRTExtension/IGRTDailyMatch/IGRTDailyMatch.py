@@ -1,72 +1,33 @@
 """IGRT Daily Match: planning CT ↔ daily image (CBCT/CT) rigid match in Slicer, on the igrt core.
 
-Template structure of Slicer's scripted modules (module, parameter node, widget, logic, test). The
-widget is thin; the Logic is thin over ``igrt.mrml`` (MRML adapters) and ``igrt.registration.match.run_match``, and
-runs without the GUI. Under the ``slicer-core`` wheel (MRML without Qt) the GUI base classes are
-replaced by stand-ins so that the Logic can still be imported and tested.
+The Logic runs ``igrt.mrml.daily_match`` (which calls ``igrt.registration.match.run_match``), keeps the
+result table live while the match transform is moved by hand, and sets up the comparison views. The
+template plumbing (headless stand-ins, widget lifecycle, errors) is ``IGRTModuleLib``'s.
 """
 
-import enum
+import contextlib
+import dataclasses
 import logging
 import os
 import sys
 from typing import Annotated
 
 import slicer
-import vtk
 
+try:
+    import IGRTModuleLib  # noqa: F401  (installed next to this file, with the igrt core)
+except ImportError:  # source tree: the shared base and the igrt core are in IGRTExtension/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-def _ensureCorePackage():
-    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
-    try:
-        import igrt  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_ensureCorePackage()
-
-
-try:  # Inside the Slicer application.
-    import qt
-    from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
-    from slicer.ScriptedLoadableModule import (
-        ScriptedLoadableModule,
-        ScriptedLoadableModuleLogic,
-        ScriptedLoadableModuleTest,
-        ScriptedLoadableModuleWidget,
-    )
-    from slicer.util import VTKObservationMixin
-
-    IN_SLICER_APP = True
-except ImportError:  # slicer-core wheel: real MRML, no application; only the Logic is usable.
-    qt = None
-    from igrt.mrml.headless_module import (
-        ScriptedLoadableModule,
-        ScriptedLoadableModuleLogic,
-        ScriptedLoadableModuleTest,
-        ScriptedLoadableModuleWidget,
-        VTKObservationMixin,
-        WithinRange,
-        parameterNodeWrapper,
-    )
-
-    IN_SLICER_APP = False
-
-from slicer import (
-    vtkMRMLLinearTransformNode,
-    vtkMRMLMarkupsFiducialNode,
-    vtkMRMLNode,
-    vtkMRMLScalarVolumeNode,
-    vtkMRMLTableNode,
-)
+from IGRTModuleLib import base, logic, nodes, requirements
+from IGRTModuleLib.choices import ComparisonMode, MatchMethod, isocenterSources
+from IGRTModuleLib.widget import IGRTModuleWidget
 
 from igrt.errors import IGRTInputError
-from igrt.mrml import comparison, daily_match, transforms, volumes
-from igrt.registration.match import MatchFailedError, MatchOptions
+from igrt.mrml import comparison, daily_match, tables, transforms, volumes
+from igrt.registration.match import MatchOptions
 
-#: SlicerRT's plan node class (Beams module); the plan selector lists only these.
-PLAN_NODE_CLASS = "vtkMRMLRTPlanNode"
+IN_SLICER_APP = base.IN_SLICER_APP  # read by CI and the tests
 
 HELP_TEXT = """
 Daily match of image-guided radiotherapy: aligns the daily image (CBCT or CT) to the planning CT at the
@@ -87,57 +48,24 @@ Couch numbers say "couch moves". Adjust the transform by hand with its interacti
 #
 
 
-class IGRTDailyMatch(ScriptedLoadableModule):
+class IGRTDailyMatch(base.IGRTModule):
     """Module description shown in Slicer's module selector and help panel."""
 
-    def __init__(self, parent):
-        ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "IGRT Daily Match"
-        self.parent.categories = ["IGRT"]
-        self.parent.dependencies = []  # SlicerRT is an extension dependency; plan nodes are optional.
-        self.parent.contributors = ["IGRTExtension developers"]
-        self.parent.helpText = HELP_TEXT
-        self.parent.acknowledgementText = (
-            "Built on 3D Slicer and SlicerRT. Uses SimpleITK for registration and the igrt core library."
-        )
+    TITLE = "IGRT Daily Match"
+    HELP_TEXT = HELP_TEXT
+    ACKNOWLEDGEMENT = (
+        "Built on 3D Slicer and SlicerRT. Uses SimpleITK for registration and the igrt core library."
+    )
 
 
 #
 # IGRTDailyMatchParameterNode
 #
 
-
-class MatchMethod(enum.Enum):
-    AUTO = "auto"
-    BONE = "bone"
-    SOFT = "soft"
-
-    def label(self):
-        return {"auto": "Auto (bone, then soft tissue)", "bone": "Bone", "soft": "Soft tissue"}[self.value]
+IsocenterSource = isocenterSources("plan", "markups", "imageCenter")
 
 
-class IsocenterSource(enum.Enum):
-    PLAN = "plan"
-    MARKUPS = "markups"
-    IMAGE_CENTER = "imageCenter"
-
-    def label(self):
-        return {"plan": "RT plan", "markups": "Markups point", "imageCenter": "Planning image center"}[
-            self.value
-        ]
-
-
-class ComparisonMode(enum.Enum):
-    FUSION = "fusion"
-    CHECKERBOARD = "checkerboard"
-    DIFFERENCE = "difference"
-    FLICKER = "flicker"
-
-    def label(self):
-        return self.value.capitalize()
-
-
-@parameterNodeWrapper
+@base.parameterNodeWrapper
 class IGRTDailyMatchParameterNode:
     """Everything the user chooses, saved with the scene.
 
@@ -150,21 +78,21 @@ class IGRTDailyMatchParameterNode:
     outputTransform, resultTable - outputs. comparisonMode, fusionOpacity, flickerIntervalMs - display.
     """
 
-    planningVolume: vtkMRMLScalarVolumeNode
-    dailyVolume: vtkMRMLScalarVolumeNode
-    planNode: vtkMRMLNode
+    planningVolume: slicer.vtkMRMLScalarVolumeNode
+    dailyVolume: slicer.vtkMRMLScalarVolumeNode
+    planNode: slicer.vtkMRMLNode
     isocenterSource: IsocenterSource = IsocenterSource.PLAN
-    isocenterMarkups: vtkMRMLMarkupsFiducialNode
-    dailyIsocenterMarkups: vtkMRMLMarkupsFiducialNode
+    isocenterMarkups: slicer.vtkMRMLMarkupsFiducialNode
+    dailyIsocenterMarkups: slicer.vtkMRMLMarkupsFiducialNode
     method: MatchMethod = MatchMethod.AUTO
-    clipBoxSizeLR: Annotated[float, WithinRange(20.0, 500.0)] = 180.0
-    clipBoxSizeAP: Annotated[float, WithinRange(20.0, 500.0)] = 160.0
-    clipBoxSizeSI: Annotated[float, WithinRange(20.0, 500.0)] = 140.0
-    outputTransform: vtkMRMLLinearTransformNode
-    resultTable: vtkMRMLTableNode
+    clipBoxSizeLR: Annotated[float, base.WithinRange(20.0, 500.0)] = 180.0
+    clipBoxSizeAP: Annotated[float, base.WithinRange(20.0, 500.0)] = 160.0
+    clipBoxSizeSI: Annotated[float, base.WithinRange(20.0, 500.0)] = 140.0
+    outputTransform: slicer.vtkMRMLLinearTransformNode
+    resultTable: slicer.vtkMRMLTableNode
     comparisonMode: ComparisonMode = ComparisonMode.FUSION
-    fusionOpacity: Annotated[float, WithinRange(0.0, 1.0)] = 0.5
-    flickerIntervalMs: Annotated[int, WithinRange(100, 3000)] = 500
+    fusionOpacity: Annotated[float, base.WithinRange(0.0, 1.0)] = 0.5
+    flickerIntervalMs: Annotated[int, base.WithinRange(100, 3000)] = 500
 
 
 #
@@ -172,79 +100,40 @@ class IGRTDailyMatchParameterNode:
 #
 
 
-class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Thin GUI: .ui file, parameter node connection, Apply, progress, errors, flicker timer."""
+class IGRTDailyMatchWidget(IGRTModuleWidget):
+    """Thin GUI: Apply, progress, live result label, comparison choices and the flicker timer."""
+
+    TITLE = "IGRT Daily Match"
 
     def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+        IGRTModuleWidget.__init__(self, parent)
         self._flickerTimer = None
         self._flickerPhase = False
         self._shownComparison = None  # (mode, opacity, interval) last applied to the views
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/IGRTDailyMatch.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = IGRTDailyMatchLogic()
+    def createLogic(self):
+        return IGRTDailyMatchLogic()
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def setupWidgets(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
         self.ui.updateFromTransformButton.connect("clicked(bool)", self.onUpdateFromTransform)
         self.ui.adjustHandlesCheckBox.connect("toggled(bool)", self.onAdjustHandles)
-        self._flickerTimer = qt.QTimer()
+        self._flickerTimer = base.qt.QTimer()
         self._flickerTimer.connect("timeout()", self.onFlickerTimeout)
         self.ui.progressBar.hide()
-        self.initializeParameterNode()
+        self.logic.resultChanged = self._onLiveResult
 
     def cleanup(self) -> None:
         self._stopFlicker()
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
+        IGRTModuleWidget.cleanup(self)
 
     def exit(self) -> None:
         self._stopFlicker()
         self._shownComparison = None  # re-applied (flicker restarted) when the module is entered again
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        IGRTModuleWidget.exit(self)
 
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # Widgets carry a "SlicerParameterName" dynamic property in the .ui file.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            # connectGui sets nodeTypes from the annotation (vtkMRMLNode, so that the module loads
-            # without SlicerRT's classes); show only SlicerRT plans again.
-            self.ui.planSelector.nodeTypes = [PLAN_NODE_CLASS]
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
-
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        """Parameter node modified: enable buttons, and follow comparison choices once a result exists.
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
+        """Enable buttons, and follow comparison choices once a result exists.
 
         Comparison widgets are not connected directly: the parameter node is updated by the same Qt
         signal, and only this observer is guaranteed to see the new value.
@@ -265,25 +154,25 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.progressBar.show()
         self.ui.progressBar.setRange(0, 0)  # busy: the number of iterations is not known in advance
         try:
-            with slicer.util.WaitCursor():
-                outputs = self.logic.processParameterNode(self._parameterNode, progress=self._progress)
-        except (IGRTInputError, MatchFailedError) as exc:
-            slicer.util.errorDisplay(str(exc), windowTitle="IGRT Daily Match")
-            return
+            outputs = self.guarded(
+                self.logic.processParameterNode, self._parameterNode, progress=self._progress
+            )
         finally:
             self.ui.progressBar.hide()
-        self._showResult(outputs)
+        if outputs is not None:
+            self._showResult(outputs)
 
     def onUpdateFromTransform(self) -> None:
-        try:
-            outputs = self.logic.updateFromTransform()
-        except IGRTInputError as exc:
-            slicer.util.errorDisplay(str(exc), windowTitle="IGRT Daily Match")
-            return
-        self._showResult(outputs)
+        outputs = self.guarded(self.logic.updateFromTransform)
+        if outputs is not None:
+            self._showResult(outputs)
 
     def onAdjustHandles(self, visible: bool) -> None:
         self.logic.setInteractionHandles(self._parameterNode.outputTransform, visible)
+
+    def _onLiveResult(self, outputs, problem) -> None:
+        """The transform was moved by hand: the table already holds the new numbers; the label follows."""
+        self.ui.resultLabel.text = problem or IGRTDailyMatchLogic.summary(outputs.result)
 
     def _showResult(self, outputs) -> None:
         self._parameterNode.outputTransform = outputs.transform_node
@@ -291,7 +180,7 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.resultTableView.setMRMLTableNode(outputs.table_node)
         self.ui.resultLabel.text = IGRTDailyMatchLogic.summary(outputs.result)
         self._shownComparison = None
-        self._checkCanApply()
+        self.onParameterNodeModified()
 
     def _syncComparison(self) -> None:
         p = self._parameterNode
@@ -320,53 +209,25 @@ class IGRTDailyMatchWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
+class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
     """The daily match on MRML nodes, without the GUI (Python console, batch scripts, tests).
 
-    Work is delegated to ``igrt.mrml.daily_match`` (adapters) and ``igrt.registration.match.run_match`` (core).
+    Work is delegated to ``igrt.mrml.daily_match`` (adapters) and ``igrt.registration.match.run_match``
+    (core). After a match the Logic observes the output transform: moving it by hand (interaction
+    handles, Transforms module) re-derives the result table, couch rows included, at every change.
     """
 
+    #: Comparison volumes computed from the result; they go stale when the transform is moved by hand.
+    COMPUTED_MODES = ("checkerboard", "difference")
+
+    PARAMETER_NODE_CLASS = IGRTDailyMatchParameterNode
+
     def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.outputs = None  # igrt.mrml.daily_match.DailyMatchOutputs of the last run
+        logic.IGRTModuleLogic.__init__(self)
+        self.automaticResult = None  # MatchResult of the last automatic match: hand edits are against it
+        self.comparisonStale = False  # checkerboard/difference volumes older than the transform
         self._inputs = (None, None)
-
-    def getParameterNode(self):
-        return IGRTDailyMatchParameterNode(super().getParameterNode())
-
-    #: Volume identity fields and their DICOM tags (PS3.3: Patient, General Series, Frame of Reference).
-    DICOM_IDENTITY_TAGS = {
-        "patient_id": "0010,0020",
-        "modality": "0008,0060",
-        "study_uid": "0020,000D",
-        "series_uid": "0020,000E",
-        "frame_of_reference_uid": "0020,0052",
-        "patient_position": "0018,5100",
-    }
-
-    @classmethod
-    def dicomIdentity(cls, volumeNode) -> dict:
-        """Identity of a volume loaded from Slicer's DICOM database (empty otherwise, e.g. slicer-core)."""
-        uids = volumeNode.GetAttribute("DICOM.instanceUIDs") if volumeNode is not None else None
-        database = getattr(slicer, "dicomDatabase", None)
-        if not uids or database is None:
-            return {}
-        fileName = database.fileForInstance(uids.split()[0])
-        if not fileName:
-            return {}
-        values = {key: database.fileValue(fileName, tag) for key, tag in cls.DICOM_IDENTITY_TAGS.items()}
-        return {key: value.strip() for key, value in values.items() if value and value.strip()}
-
-    @staticmethod
-    def planningIsocenterLps(source: str, planNode=None, markupsNode=None, planningVolume=None):
-        """Planning isocenter (LPS) from the plan or a markups point; None = planning image center."""
-        if source == IsocenterSource.PLAN.value:
-            if planNode is None:
-                raise IGRTInputError("isocenter from the plan: select an RT plan (or choose another source)")
-            return daily_match.isocenter_lps_from_plan(planNode)
-        if source == IsocenterSource.MARKUPS.value:
-            return daily_match.point_lps_from_markups(markupsNode, volume_node=planningVolume)
-        return None
+        self._publishing = False  # the Logic itself writes the transform: not a hand edit
 
     def process(
         self,
@@ -395,55 +256,103 @@ class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
             "daily_identity": self.dicomIdentity(dailyVolume),
         }
         reuse = self.outputs if self._inputs == (planningVolume, dailyVolume) else None
-        self.outputs = daily_match.run(
-            scene,
-            planningVolume,
-            dailyVolume,
-            options,
-            transform_node=outputTransform,
-            table_node=resultTable,
-            comparison_nodes=reuse.comparison_nodes if reuse else None,
-            progress=progress,
-            **identities,
-        )
+        with self._writingTransform():
+            outputs = daily_match.run(
+                scene,
+                planningVolume,
+                dailyVolume,
+                options,
+                transform_node=outputTransform,
+                table_node=resultTable,
+                comparison_nodes=reuse.comparison_nodes if reuse else None,
+                progress=progress,
+                **identities,
+            )
         self._inputs = (planningVolume, dailyVolume)
+        self._track(outputs, outputs.result)
         logging.info(f"IGRT daily match: {self.summary(self.outputs.result)}")
         return self.outputs
 
     def processParameterNode(self, p, progress=None):
         """``process`` with the choices stored in a parameter node."""
-        planningIso = self.planningIsocenterLps(
-            p.isocenterSource.value, p.planNode, p.isocenterMarkups, p.planningVolume
-        )
-        dailyIso = None
-        if p.dailyIsocenterMarkups is not None and p.dailyIsocenterMarkups.GetNumberOfControlPoints():
-            dailyIso = daily_match.point_lps_from_markups(p.dailyIsocenterMarkups, volume_node=p.dailyVolume)
         return self.process(
             p.planningVolume,
             p.dailyVolume,
             method=p.method.value,
-            planningIsocenterLps=planningIso,
-            dailyIsocenterLps=dailyIso,
+            planningIsocenterLps=self.planningIsocenterLps(
+                p.isocenterSource.value, p.planNode, p.isocenterMarkups, p.planningVolume
+            ),
+            dailyIsocenterLps=nodes.dailyIsocenterLps(p.dailyIsocenterMarkups, p.dailyVolume),
             clipBoxMm=(p.clipBoxSizeLR, p.clipBoxSizeAP, p.clipBoxSizeSI),
             outputTransform=p.outputTransform,
             resultTable=p.resultTable,
             progress=progress,
         )
 
+    # Live numbers while the transform is moved by hand
+
+    @contextlib.contextmanager
+    def _writingTransform(self):
+        """Context in which the Logic writes the transform itself (its events are not hand edits)."""
+        self._publishing = True
+        try:
+            yield
+        finally:
+            self._publishing = False
+
+    def _track(self, outputs, automaticResult) -> None:
+        """Keep ``outputs`` and follow its transform node: hand edits re-derive the numbers."""
+        self.outputs, self.automaticResult, self.comparisonStale = outputs, automaticResult, False
+        self.followTransform(outputs.transform_node)
+
+    def onTransformModified(self, caller=None, event=None) -> None:
+        """Observer of the output transform: a hand edit re-derives the numbers at once."""
+        if not self._publishing and self.outputs is not None:
+            self.updateNumbersFromTransform()
+
+    def updateNumbersFromTransform(self):
+        """Result and table (displacement and couch rows) from the transform as it is now; fast.
+
+        The checkerboard and difference volumes are left for :meth:`updateFromTransform` or the next
+        :meth:`showComparison` (``comparisonStale``). A transform that is no longer rigid withdraws the
+        numbers (``IGRTModuleLib.logic.withdrawTable``) instead of showing stale ones.
+        """
+        if self.outputs is None:
+            raise IGRTInputError("run the match first")
+        table = self.outputs.table_node
+        try:
+            result = transforms.edited_result(self.automaticResult, self.outputs.transform_node)
+        except IGRTInputError as exc:
+            logic.withdrawTable(table, str(exc))
+            self.notifyResultChanged(str(exc))
+            return self.outputs
+        table.RemoveAttribute(logic.ATTR_PROBLEM)
+        tables.update_table_node(table, result.to_dict())
+        self.outputs = dataclasses.replace(self.outputs, result=result)
+        self.comparisonStale = True
+        self.notifyResultChanged()
+        return self.outputs
+
     def updateFromTransform(self):
-        """Re-derive the result after the transform was moved by hand (interaction handles)."""
+        """Re-derive everything after the transform was moved by hand, comparison volumes included."""
         if self.outputs is None:
             raise IGRTInputError("run the match first")
         planningVolume, dailyVolume = self._inputs
-        scene = planningVolume.GetScene()
-        self.outputs = daily_match.refresh_from_transform(scene, self.outputs, planningVolume, dailyVolume)
+        automatic = dataclasses.replace(self.outputs, result=self.automaticResult)
+        with self._writingTransform():
+            outputs = daily_match.refresh_from_transform(
+                planningVolume.GetScene(), automatic, planningVolume, dailyVolume
+            )
+        self._track(outputs, self.automaticResult)
         return self.outputs
 
     def showComparison(self, mode: str, opacity: float = 0.5) -> int:
-        """Set the slice views to a comparison mode; returns the number of views (0 without the app)."""
+        """Set the slice views to a comparison mode; returns the number of views set (0 without any)."""
         if self.outputs is None:
             raise IGRTInputError("run the match first")
         planningVolume, dailyVolume = self._inputs
+        if self.comparisonStale and mode in self.COMPUTED_MODES:
+            self.updateFromTransform()
         return comparison.show(
             planningVolume.GetScene(),
             mode,
@@ -480,7 +389,7 @@ class IGRTDailyMatchLogic(ScriptedLoadableModuleLogic):
 #
 
 
-class IGRTDailyMatchTest(ScriptedLoadableModuleTest):
+class IGRTDailyMatchTest(base.ScriptedLoadableModuleTest):
     """Self-test inside Slicer: the Logic on the generator's tiny known-transform case."""
 
     def setUp(self):
@@ -494,14 +403,7 @@ class IGRTDailyMatchTest(ScriptedLoadableModuleTest):
 
     def _ensureGeneratorPackages(self):
         """The known-transform generator needs packages Slicer does not bundle (scipy, itk-rtk)."""
-        try:
-            import itk  # noqa: F401
-            import scipy  # noqa: F401
-        except ImportError:
-            requirements = os.path.join(
-                os.path.dirname(os.path.abspath(__file__)), "Resources", "IGRTDailyMatch-requirements.txt"
-            )
-            slicer.util.pip_install(["-r", requirements])
+        requirements.ensure(["scipy", "itk-rtk"], "The self-test's known-transform generator")
 
     def _loadVolume(self, path, name):
         from igrt.io.volumes import read_volume

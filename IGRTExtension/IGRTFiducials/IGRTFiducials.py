@@ -1,74 +1,30 @@
 """IGRT Fiducials: implanted gold markers in Slicer markups, detection, correction and the marker match.
 
-Template structure of Slicer's scripted modules (module, parameter node, widget, logic, test). The
-widget is thin; the Logic is thin over ``igrt.mrml.fiducials`` (MRML adapters), ``igrt.markers.detect``
-and ``igrt.markers.match`` (core), and runs without the GUI. Under the ``slicer-core`` wheel (MRML
-without Qt) the GUI base classes are replaced by stand-ins so that the Logic can still be imported
-and tested.
+The Logic detects markers (``igrt.markers.detect``, scipy installed on first use), pairs and matches
+them (``igrt.mrml.fiducials``) into the same kind of match transform IGRT Couch Shift reads.
+Template plumbing: ``IGRTModuleLib``.
 """
 
-import enum
 import logging
 import os
 import sys
 from typing import Annotated
 
 import slicer
-import vtk
 
+try:
+    import IGRTModuleLib  # noqa: F401  (installed next to this file, with the igrt core)
+except ImportError:  # source tree: the shared base and the igrt core are in IGRTExtension/
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-def _ensureCorePackage():
-    """Make ``igrt`` importable: installed next to the module, or the source tree's ``IGRTExtension/``."""
-    try:
-        import igrt  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_ensureCorePackage()
-
-
-try:  # Inside the Slicer application.
-    import qt
-    from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
-    from slicer.ScriptedLoadableModule import (
-        ScriptedLoadableModule,
-        ScriptedLoadableModuleLogic,
-        ScriptedLoadableModuleTest,
-        ScriptedLoadableModuleWidget,
-    )
-    from slicer.util import VTKObservationMixin
-
-    IN_SLICER_APP = True
-except ImportError:  # slicer-core wheel: real MRML, no application; only the Logic is usable.
-    qt = None
-    from igrt.mrml.headless_module import (
-        ScriptedLoadableModule,
-        ScriptedLoadableModuleLogic,
-        ScriptedLoadableModuleTest,
-        ScriptedLoadableModuleWidget,
-        VTKObservationMixin,
-        WithinRange,
-        parameterNodeWrapper,
-    )
-
-    IN_SLICER_APP = False
-
-from slicer import (
-    vtkMRMLLinearTransformNode,
-    vtkMRMLMarkupsFiducialNode,
-    vtkMRMLMarkupsROINode,
-    vtkMRMLNode,
-    vtkMRMLScalarVolumeNode,
-    vtkMRMLTableNode,
-)
+from IGRTModuleLib import base, logic, nodes, requirements
+from IGRTModuleLib.choices import isocenterSources
+from IGRTModuleLib.widget import IGRTModuleWidget
 
 from igrt.errors import IGRTInputError
-from igrt.mrml import daily_match
 from igrt.mrml import fiducials as markernodes
 
-#: SlicerRT's plan node class (Beams module); the plan selector lists only these.
-PLAN_NODE_CLASS = "vtkMRMLRTPlanNode"
+IN_SLICER_APP = base.IN_SLICER_APP  # read by CI and the tests
 
 HELP_TEXT = """
 Implanted gold markers of image-guided radiotherapy: detects the markers in the planning CT and in the
@@ -96,38 +52,21 @@ planning frame and maps the planned anatomy to where it is in the daily image ("
 #
 
 
-class IGRTFiducials(ScriptedLoadableModule):
+class IGRTFiducials(base.IGRTModule):
     """Module description shown in Slicer's module selector and help panel."""
 
-    def __init__(self, parent):
-        ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "Fiducials"
-        self.parent.categories = ["IGRT"]
-        self.parent.dependencies = []  # SlicerRT is an extension dependency; plan nodes are optional.
-        self.parent.contributors = ["IGRTExtension developers"]
-        self.parent.helpText = HELP_TEXT
-        self.parent.acknowledgementText = "Built on 3D Slicer and SlicerRT, with the igrt core library."
+    TITLE = "Fiducials"
+    HELP_TEXT = HELP_TEXT
 
 
 #
 # IGRTFiducialsParameterNode
 #
 
-
-class IsocenterSource(enum.Enum):
-    PLAN = "plan"
-    MARKUPS = "markups"
-    MARKERS = "markers"
-
-    def label(self):
-        return {
-            "plan": "RT plan",
-            "markups": "Markups point",
-            "markers": "Centroid of the planning markers",
-        }[self.value]
+IsocenterSource = isocenterSources("plan", "markups", "markers")
 
 
-@parameterNodeWrapper
+@base.parameterNodeWrapper
 class IGRTFiducialsParameterNode:
     """Everything the user chooses, saved with the scene.
 
@@ -140,18 +79,18 @@ class IGRTFiducialsParameterNode:
     outputTransform, resultTable - outputs (the match transform is what IGRT Couch Shift reads).
     """
 
-    planningVolume: vtkMRMLScalarVolumeNode
-    dailyVolume: vtkMRMLScalarVolumeNode
-    searchRegion: vtkMRMLMarkupsROINode
-    thresholdHU: Annotated[float, WithinRange(0.0, 30000.0)] = 0.0
-    planningMarkers: vtkMRMLMarkupsFiducialNode
-    dailyMarkers: vtkMRMLMarkupsFiducialNode
+    planningVolume: slicer.vtkMRMLScalarVolumeNode
+    dailyVolume: slicer.vtkMRMLScalarVolumeNode
+    searchRegion: slicer.vtkMRMLMarkupsROINode
+    thresholdHU: Annotated[float, base.WithinRange(0.0, 30000.0)] = 0.0
+    planningMarkers: slicer.vtkMRMLMarkupsFiducialNode
+    dailyMarkers: slicer.vtkMRMLMarkupsFiducialNode
     isocenterSource: IsocenterSource = IsocenterSource.PLAN
-    planNode: vtkMRMLNode
-    isocenterMarkups: vtkMRMLMarkupsFiducialNode
-    dailyIsocenterMarkups: vtkMRMLMarkupsFiducialNode
-    outputTransform: vtkMRMLLinearTransformNode
-    resultTable: vtkMRMLTableNode
+    planNode: slicer.vtkMRMLNode
+    isocenterMarkups: slicer.vtkMRMLMarkupsFiducialNode
+    dailyIsocenterMarkups: slicer.vtkMRMLMarkupsFiducialNode
+    outputTransform: slicer.vtkMRMLLinearTransformNode
+    resultTable: slicer.vtkMRMLTableNode
 
 
 #
@@ -159,27 +98,15 @@ class IGRTFiducialsParameterNode:
 #
 
 
-class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Thin GUI: .ui file, parameter node connection, detect / collect / exclude / lock / match buttons."""
+class IGRTFiducialsWidget(IGRTModuleWidget):
+    """Thin GUI: detect / collect / exclude / lock / match buttons."""
 
-    def __init__(self, parent=None) -> None:
-        ScriptedLoadableModuleWidget.__init__(self, parent)
-        VTKObservationMixin.__init__(self)
-        self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
+    TITLE = "IGRT Fiducials"
 
-    def setup(self) -> None:
-        ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/IGRTFiducials.ui"))
-        self.layout.addWidget(uiWidget)
-        self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
-        self.logic = IGRTFiducialsLogic()
+    def createLogic(self):
+        return IGRTFiducialsLogic()
 
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-
+    def setupWidgets(self) -> None:
         self.ui.detectPlanningButton.connect("clicked(bool)", lambda: self.onDetect("planning"))
         self.ui.detectDailyButton.connect("clicked(bool)", lambda: self.onDetect("daily"))
         self.ui.collectRtStructButton.connect("clicked(bool)", self.onCollectRtStruct)
@@ -188,49 +115,8 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.lockPlanningCheckBox.connect("toggled(bool)", lambda on: self.onLock("planning", on))
         self.ui.lockDailyCheckBox.connect("toggled(bool)", lambda on: self.onLock("daily", on))
         self.ui.matchButton.connect("clicked(bool)", self.onMatchButton)
-        self.initializeParameterNode()
 
-    def cleanup(self) -> None:
-        self.removeObservers()
-
-    def enter(self) -> None:
-        self.initializeParameterNode()
-
-    def exit(self) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(
-                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified
-            )
-
-    def onSceneStartClose(self, caller, event) -> None:
-        self.setParameterNode(None)
-
-    def onSceneEndClose(self, caller, event) -> None:
-        if self.parent.isEntered:
-            self.initializeParameterNode()
-
-    def initializeParameterNode(self) -> None:
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, inputParameterNode) -> None:
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(
-                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified
-            )
-        self._parameterNode = inputParameterNode
-        if self._parameterNode:
-            # Widgets carry a "SlicerParameterName" dynamic property in the .ui file.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.ui.planSelector.nodeTypes = [
-                PLAN_NODE_CLASS
-            ]  # annotated vtkMRMLNode: loads without SlicerRT
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
-            self._onParameterNodeModified()
-
-    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+    def onParameterNodeModified(self, caller=None, event=None) -> None:
         p = self._parameterNode
         if not p:
             return
@@ -257,23 +143,18 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return p.planningVolume, p.planningMarkers, self.ui.planningMarkupsWidget
         return p.dailyVolume, p.dailyMarkers, self.ui.dailyMarkupsWidget
 
-    def _error(self, exc) -> None:
-        slicer.util.errorDisplay(str(exc), windowTitle="IGRT Fiducials")
-
     def onDetect(self, role: str) -> None:
         p = self._parameterNode
         volume, markers, _ = self._role(role)
-        try:
-            with slicer.util.WaitCursor():
-                node = self.logic.detect(
-                    volume,
-                    role,
-                    markupsNode=markers,
-                    roiNode=p.searchRegion,
-                    thresholdHu=p.thresholdHU or None,
-                )
-        except IGRTInputError as exc:
-            self._error(exc)
+        node = self.guarded(
+            self.logic.detect,
+            volume,
+            role,
+            markupsNode=markers,
+            roiNode=p.searchRegion,
+            thresholdHu=p.thresholdHU or None,
+        )
+        if node is None:
             return
         if role == "planning":
             p.planningMarkers = node
@@ -282,10 +163,8 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = f"{node.GetNumberOfControlPoints()} marker(s) found in {volume.GetName()}"
 
     def onCollectRtStruct(self) -> None:
-        try:
-            node = self.logic.collectRtStructPoints(slicer.mrmlScene)
-        except IGRTInputError as exc:
-            self._error(exc)
+        node = self.guarded(self.logic.collectRtStructPoints, slicer.mrmlScene)
+        if node is None:
             return
         self._parameterNode.planningMarkers = node
         self.ui.statusLabel.text = f"{node.GetNumberOfControlPoints()} RTSTRUCT point(s) in {node.GetName()}"
@@ -294,7 +173,7 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         _, markers, editor = self._role(role)
         row = editor.tableWidget().currentRow() if markers is not None else -1
         if row < 0:
-            self._error("select a point in the list first")
+            slicer.util.errorDisplay("select a point in the list first", windowTitle=self.TITLE)
             return
         excluded = self.logic.toggleExcluded(markers, row)
         label = markers.GetNthControlPointLabel(row)
@@ -306,11 +185,8 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             markers.SetLocked(bool(locked))
 
     def onMatchButton(self) -> None:
-        try:
-            with slicer.util.WaitCursor():
-                outputs = self.logic.processParameterNode(self._parameterNode)
-        except IGRTInputError as exc:
-            self._error(exc)
+        outputs = self.guarded(self.logic.processParameterNode, self._parameterNode)
+        if outputs is None:
             return
         self._parameterNode.outputTransform = outputs.transform_node
         self._parameterNode.resultTable = outputs.table_node
@@ -324,7 +200,7 @@ class IGRTFiducialsWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 
 
-class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
+class IGRTFiducialsLogic(logic.IGRTModuleLogic):
     """Marker detection and the marker match on MRML nodes, without the GUI (console, batch, tests).
 
     Work is delegated to ``igrt.mrml.fiducials`` (adapters), ``igrt.markers.detect.detect_markers`` and
@@ -333,12 +209,7 @@ class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
 
     LIST_NAMES = {"planning": "Planning markers", "daily": "Daily markers"}
 
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        self.outputs = None  # igrt.mrml.fiducials.FiducialMatchOutputs of the last match
-
-    def getParameterNode(self):
-        return IGRTFiducialsParameterNode(super().getParameterNode())
+    PARAMETER_NODE_CLASS = IGRTFiducialsParameterNode  # outputs: igrt.mrml.fiducials.FiducialMatchOutputs
 
     def detect(
         self, volumeNode, role="planning", markupsNode=None, roiNode=None, segment="", thresholdHu=None
@@ -346,6 +217,7 @@ class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
         """Search a volume for markers and put them in a point list (created, or refilled)."""
         if role not in self.LIST_NAMES:
             raise IGRTInputError(f"marker list role must be planning or daily, not {role!r}")
+        requirements.ensure(["scipy"], "Marker detection")  # scipy.ndimage; not bundled with Slicer
         found = markernodes.detect(volumeNode, roiNode, segment, thresholdHu)
         if not found:
             raise IGRTInputError(
@@ -376,17 +248,6 @@ class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
         excluded = not markernodes.is_excluded(markupsNode, index)
         markernodes.set_excluded(markupsNode, index, excluded)
         return excluded
-
-    @staticmethod
-    def planningIsocenterLps(source: str, planNode=None, markupsNode=None, planningVolume=None):
-        """Planning isocenter (LPS) from the plan or a markups point; None = centroid of the markers."""
-        if source == IsocenterSource.PLAN.value:
-            if planNode is None:
-                raise IGRTInputError("isocenter from the plan: select an RT plan (or choose another source)")
-            return daily_match.isocenter_lps_from_plan(planNode)
-        if source == IsocenterSource.MARKUPS.value:
-            return daily_match.point_lps_from_markups(markupsNode, volume_node=planningVolume)
-        return None
 
     def process(
         self,
@@ -422,19 +283,15 @@ class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
 
     def processParameterNode(self, p):
         """``process`` with the choices stored in a parameter node."""
-        planningIso = self.planningIsocenterLps(
-            p.isocenterSource.value, p.planNode, p.isocenterMarkups, p.planningVolume
-        )
-        dailyIso = None
-        if p.dailyIsocenterMarkups is not None and p.dailyIsocenterMarkups.GetNumberOfControlPoints():
-            dailyIso = daily_match.point_lps_from_markups(p.dailyIsocenterMarkups, volume_node=p.dailyVolume)
         return self.process(
             p.planningMarkers,
             p.dailyMarkers,
             p.planningVolume,
             p.dailyVolume,
-            planningIsocenterLps=planningIso,
-            dailyIsocenterLps=dailyIso,
+            planningIsocenterLps=self.planningIsocenterLps(
+                p.isocenterSource.value, p.planNode, p.isocenterMarkups, p.planningVolume
+            ),
+            dailyIsocenterLps=nodes.dailyIsocenterLps(p.dailyIsocenterMarkups, p.dailyVolume),
             outputTransform=p.outputTransform,
             resultTable=p.resultTable,
         )
@@ -455,7 +312,7 @@ class IGRTFiducialsLogic(ScriptedLoadableModuleLogic):
 #
 
 
-class IGRTFiducialsTest(ScriptedLoadableModuleTest):
+class IGRTFiducialsTest(base.ScriptedLoadableModuleTest):
     """Self-test inside Slicer: detect and match four gold markers of a known rigid displacement."""
 
     def setUp(self):

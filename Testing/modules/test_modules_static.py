@@ -86,17 +86,26 @@ def parameters(module, source):
     """name → annotation source of the @parameterNodeWrapper class fields."""
     tree = ast.parse(source)
     cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == f"{module}ParameterNode")
-    assert any(ast.unparse(d) == "parameterNodeWrapper" for d in cls.decorator_list)
+    assert any(ast.unparse(d) == "base.parameterNodeWrapper" for d in cls.decorator_list)
     return {n.target.id: ast.unparse(n.annotation) for n in cls.body if isinstance(n, ast.AnnAssign)}
 
 
+def _node_class(annotation: str) -> str:
+    """The MRML class a node parameter names ("slicer.vtkMRMLScalarVolumeNode" → "vtkMRMLScalarVolumeNode")."""
+    return annotation.removeprefix("slicer.")
+
+
+#: The enums of IGRTModuleLib.choices a module may import (built from the core's constants).
+SHARED_ENUMS = {"MatchMethod", "ComparisonMode", "CouchModel", "PatientOrientation"}
+
+
 def _kind(annotation: str, source: str) -> str:
-    if re.match(r"^Annotated\[\w+, Choice\(", annotation):
+    if re.match(r"^Annotated\[\w+, base\.Choice\(", annotation):
         return "choice"
     base = re.sub(r"^Annotated\[(\w+),.*\]$", r"\1", annotation)
-    if base.startswith("vtkMRML"):
+    if base.startswith("slicer.vtkMRML"):
         return "node"
-    if re.search(rf"class {base}\(enum\.Enum\)", source):
+    if base in SHARED_ENUMS or re.search(rf"^{base} = (choiceEnum|isocenterSources)\(", source, re.M):
         return "enum"
     return base
 
@@ -134,9 +143,12 @@ def test_parameters_and_widgets_map_one_to_one(ui_widgets, parameters, source):
         assert cls in CONNECTABLE[kind], f"{param} ({kind}) cannot be connected to {name} ({cls})"
         if kind == "node":
             node_types = ui_widgets[name][1].get("nodeTypes")
-            assert node_types == [NODE_TYPE_EXCEPTIONS.get(param, annotation)], (param, node_types)
+            assert node_types == [NODE_TYPE_EXCEPTIONS.get(param, _node_class(annotation))], (
+                param,
+                node_types,
+            )
         if cls == "qMRMLSegmentSelectorWidget":  # needs the module's connector
-            assert "class SegmentSelectorToSegmentIDConnector(GuiConnector)" in source
+            assert "class SegmentSelectorToSegmentIDConnector(base.GuiConnector)" in source
 
 
 def test_node_selectors_get_the_scene(module, ui_root, ui_widgets):
@@ -154,25 +166,57 @@ def test_module_has_the_template_classes(module, source):
     names = {n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
     for suffix in ("", "ParameterNode", "Widget", "Logic", "Test"):
         assert f"{module}{suffix}" in names
-    assert 'self.parent.categories = ["IGRT"]' in source
-    assert f'self.parent.title = "{MODULES[module][0]}"' in source
-    assert f'resourcePath("UI/{module}.ui")' in source
-    assert "from igrt.mrml.headless_module import" in source  # importable under slicer-core
+    # The shared base sets the category, loads Resources/UI/<module>.ui and switches to the headless
+    # stand-ins under slicer-core; the module names its class after it and gives its title.
+    assert re.search(
+        rf"^class {module}\(base\.IGRTModule\):\n(?:.*\n){{1,3}}    TITLE = \"{MODULES[module][0]}\"",
+        source,
+        re.M,
+    )
+    assert re.search(rf"^class {module}Widget\(IGRTModuleWidget\):", source, re.M)
+    assert "from IGRTModuleLib import base," in source  # the one core-path/headless switch
+    base = (REPO / "IGRTExtension" / "IGRTModuleLib" / "base.py").read_text()
+    assert 'self.parent.categories = ["IGRT"]' in base and "from IGRTModuleLib.headless import" in base
+    widget = (REPO / "IGRTExtension" / "IGRTModuleLib" / "widget.py").read_text()
+    assert 'self.resourcePath(f"UI/{self.moduleName}.ui")' in widget
 
 
 def test_cmake_lists_every_module_file(module, module_dir):
     cmake = (module_dir / "CMakeLists.txt").read_text()
     assert f"set(MODULE_NAME {module})" in cmake
+    assert "igrt_add_scripted_module(NAME ${MODULE_NAME})" in cmake
+    # The shared function installs the module file, its Lib package, icon and .ui.
+    function = (REPO / "CMake" / "IGRTMacroBuildScriptedModule.cmake").read_text()
+    for rel in ("${IGRT_NAME}.py", "Resources/Icons/${IGRT_NAME}.png", "Resources/UI/${IGRT_NAME}.ui"):
+        assert rel in function
+    assert "${CMAKE_CURRENT_SOURCE_DIR}/${IGRT_NAME}Lib/*.py" in function
+    for rel in (f"{module}.py", f"Resources/Icons/{module}.png", f"Resources/UI/{module}.ui"):
+        assert (module_dir / rel).is_file(), rel
     for p in module_dir.rglob("*.py"):
         rel = p.relative_to(module_dir).as_posix()
-        assert rel.replace(module, "${MODULE_NAME}") in cmake, f"{rel} not installed by CMake"
-    for rel in ("Resources/Icons/${MODULE_NAME}.png", "Resources/UI/${MODULE_NAME}.ui"):
-        assert rel in cmake and (module_dir / rel.replace("${MODULE_NAME}", module)).is_file()
+        installed = rel == f"{module}.py" or (rel.startswith(f"{module}Lib/") and rel.count("/") == 1)
+        assert installed, f"{rel} is not installed by CMake (only {module}.py and {module}Lib/*.py are)"
     for rel in ("Testing/CMakeLists.txt", "Testing/Python/CMakeLists.txt"):
         assert (module_dir / rel).is_file(), rel
     top = (REPO / "CMakeLists.txt").read_text()
     assert f"add_subdirectory(IGRTExtension/{module})" in top
+    assert top.index("include(IGRTMacroBuildScriptedModule)") < top.index(
+        f"add_subdirectory(IGRTExtension/{module})"
+    )
     assert top.index(f"add_subdirectory(IGRTExtension/{module})") < top.index("## NEXT_MODULE")
+
+
+def test_cmake_installs_the_shared_base_with_the_core():
+    core = (REPO / "IGRTExtension" / "IGRTCore" / "CMakeLists.txt").read_text()
+    assert "${IGRT_CORE_SOURCE_DIR}/IGRTModuleLib/*.py" in core
+    assert "${IGRT_CORE_SOURCE_DIR}/IGRTModuleLib/Resources/*.txt" in core
+    assert (REPO / "IGRTExtension" / "IGRTModuleLib" / "Resources" / "requirements.txt").is_file()
+
+
+def test_ci_installs_the_modules_requirements_file():
+    ci = (REPO / ".github" / "workflows" / "ci.yml").read_text()
+    assert '-r "$GITHUB_WORKSPACE/IGRTExtension/IGRTModuleLib/Resources/requirements.txt"' in ci
+    assert "-requirements.txt" not in ci
 
 
 def test_icon_is_a_128_png(module, module_dir):

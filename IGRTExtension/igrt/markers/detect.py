@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from igrt.errors import IGRTInputError
 from igrt.registration.working_images import crop_box
@@ -169,6 +168,8 @@ def _examine(raw: np.ndarray, k: np.ndarray, sp: np.ndarray, threshold: float):
     contrast = peak - background
     if contrast < SMALL_CORE_RELIEF * threshold:
         return None
+    from scipy import ndimage  # imported here: a stock Slicer loads the modules without scipy
+
     labels, _ = ndimage.label((block > background + CORE_FRACTION * contrast) & (r <= BACKGROUND_SHELL_MM[0]))
     core = labels == labels[local]
     if not labels[local]:

@@ -1,8 +1,9 @@
-"""Stand-ins for Slicer's GUI-side base classes when the module is imported under the slicer-core wheel.
+"""Stand-ins for Slicer's GUI-side base classes when a module is imported under the slicer-core wheel.
 
 slicer-core is real MRML without the application: it has no ``slicer.ScriptedLoadableModule`` and no
 ``slicer.parameterNodeWrapper`` (both need Qt). With these stand-ins the IGRT module files still import,
-so tests can run their Logic classes on a real scene. Nothing here touches the scene; the widget,
+so tests can run their Logic classes on a real scene (``slicer.util.VTKObservationMixin`` is real
+in both: slicer-core ships ``slicer.util``). Nothing here touches the scene; the widget,
 module and parameter-node classes are only usable inside Slicer.
 """
 
@@ -27,11 +28,6 @@ class ScriptedLoadableModuleLogic:
 
 class ScriptedLoadableModuleTest:
     pass
-
-
-class VTKObservationMixin:
-    def __init__(self):
-        pass
 
 
 class WithinRange:
