@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     r.set_defaults(func=run)
 
 
-class _Progress:
+class Progress:
     """A tqdm bar on stderr (count, rate, ETA); silent when stderr is not a terminal."""
 
     def __init__(self):
@@ -68,7 +68,7 @@ def run(args) -> int:
     check_review_options(**options)  # before anything runs, not after the study
     check_run_options(args.workers, args.scheduler)
     manifest = read_manifest(args.manifest)  # refuses a bad manifest (exit 2) before anything runs
-    progress = _Progress()
+    progress = Progress()
     try:
         outcome = run_study(
             manifest,

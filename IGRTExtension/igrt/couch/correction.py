@@ -163,3 +163,17 @@ def full_couch_correction(matrix_lps, isocenter_lps, orientation: str) -> dict:
     c = couch_correction(matrix_lps, isocenter_lps, orientation, "6dof")
     keys = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")
     return {k: c[k] for k in (*keys, "sense", "orientation", "dof")}
+
+
+def displacement_from_couch_correction(couch: dict, isocenter_lps, orientation: str) -> np.ndarray:
+    """The displacement M (4×4 LPS) whose full 6-DOF couch correction is ``couch`` — the inverse of
+    :func:`full_couch_correction`, for known-shift tests (TG-142 / TG-132: "apply a known offset").
+
+    The couch motion is C(x) = Rc (x − iso) + iso + v with Rc = Pᵀ·R(rotation, pitch, roll)·P and
+    v = Pᵀ·(lateral, longitudinal, vertical) (P: LPS → table top for ``orientation``); the anatomy it
+    corrects was displaced by M = C⁻¹ (DESIGN §3: the full correction is M⁻¹).
+    """
+    p = table_top_from_lps(orientation)
+    rc = p.T @ table_top_rotation(couch["rotation_deg"], couch["pitch_deg"], couch["roll_deg"]) @ p
+    v = p.T @ np.array([couch["lateral_mm"], couch["longitudinal_mm"], couch["vertical_mm"]], float)
+    return np.linalg.inv(geometry.rigid_about_point(rc, isocenter_lps, v))

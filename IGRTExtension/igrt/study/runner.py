@@ -92,6 +92,11 @@ def dask_client(workers: int | None, scheduler: str | None):
         yield client, f"embedded LocalCluster, {workers} worker processes"
 
 
+def default_workers(workers: int | None, scheduler: str | None) -> int | None:
+    """Worker processes of the embedded cluster: as given, else 2; none with an existing scheduler."""
+    return None if scheduler else (workers if workers is not None else 2)
+
+
 def check_run_options(workers, scheduler) -> None:
     if scheduler and workers is not None:
         raise IGRTInputError(
@@ -103,6 +108,30 @@ def check_run_options(workers, scheduler) -> None:
         raise IGRTInputError(f"--scheduler {scheduler!r}: expected an address like tcp://HOST:PORT")
 
 
+def _run_pending(client, pending: list, out: Path, retries: int, rows: dict, on_row) -> bool:
+    """Submit every pending fraction, collect rows as they finish; True when Ctrl-C stopped it."""
+    from distributed import as_completed
+
+    futures = {
+        client.submit(run_fraction, spec, str(out.resolve()), retries=retries, pure=False): spec
+        for spec in pending
+    }
+    try:
+        for future in as_completed(futures):
+            spec = futures[future]
+            try:
+                row = future.result()
+            except Exception as exc:  # KilledWorker after repeated worker deaths, or a lost task
+                row = failed_row(spec, f"task lost: {type(exc).__name__}: {exc}")
+            rows[spec.key] = row
+            if on_row:
+                on_row(row)
+    except KeyboardInterrupt:
+        client.cancel(list(futures))
+        return True
+    return False
+
+
 def run_study(
     manifest: Manifest,
     out_dir,
@@ -112,6 +141,7 @@ def run_study(
     retries: int = 2,
     on_start=None,
     on_row=None,
+    connection=None,
 ) -> StudyOutcome:
     """Run every fraction of ``manifest`` not already done in ``out_dir`` and write ``out_dir/study.csv``.
 
@@ -130,6 +160,8 @@ def run_study(
     on_start : callable(n_to_run, n_skipped, cluster description), optional
     on_row : callable(row), optional
         Called in the client process as each fraction finishes (progress display).
+    connection : (distributed.Client, description), optional
+        A client already open (from :func:`dask_client`), used instead of opening one.
 
     Returns
     -------
@@ -149,31 +181,13 @@ def run_study(
     rows = {k: v for k, v in rows.items() if v is not None}
     interrupted, cluster = False, "none (every fraction already done)"
     if pending:
-        from distributed import as_completed
-
-        with dask_client(workers if workers is not None else (None if scheduler else 2), scheduler) as (
-            client,
-            cluster,
-        ):
+        with contextlib.ExitStack() as stack:
+            if connection is None:
+                connection = stack.enter_context(dask_client(default_workers(workers, scheduler), scheduler))
+            client, cluster = connection
             if on_start:
                 on_start(len(pending), skipped, cluster)
-            futures = {
-                client.submit(run_fraction, spec, str(out.resolve()), retries=retries, pure=False): spec
-                for spec in pending
-            }
-            try:
-                for future in as_completed(futures):
-                    spec = futures[future]
-                    try:
-                        row = future.result()
-                    except Exception as exc:  # KilledWorker after repeated worker deaths, or a lost task
-                        row = failed_row(spec, f"task lost: {type(exc).__name__}: {exc}")
-                    rows[spec.key] = row
-                    if on_row:
-                        on_row(row)
-            except KeyboardInterrupt:
-                interrupted = True
-                client.cancel(list(futures))
+            interrupted = _run_pending(client, pending, out, retries, rows, on_row)
     elif on_start:
         on_start(0, skipped, cluster)
     ordered = [rows[s.key] for s in manifest.fractions if s.key in rows]
