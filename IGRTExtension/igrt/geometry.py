@@ -125,6 +125,16 @@ def displacement_at(m, point) -> np.ndarray:
     return apply(m, p) - p
 
 
+def after_correction(couch_matrix_lps, matrix_lps) -> np.ndarray:
+    """C·M: where a planned-anatomy point is after the couch correction C of a result M (the residual).
+
+    ``M`` maps planned anatomy to where it is (DESIGN §3); the couch correction ``C`` maps where the anatomy
+    is to where it is after the couch moved (``couch_matrix_lps`` of the shift JSON). A full 6-DOF
+    correction gives C = M⁻¹ and the identity.
+    """
+    return np.asarray(couch_matrix_lps, float) @ np.asarray(matrix_lps, float)
+
+
 def daily_frame_shift(planning_isocenter, daily_isocenter) -> np.ndarray:
     """4×4 from planning-frame to daily-frame coordinates when only the isocenters are paired (docs/CONVENTIONS.md).
 

@@ -28,7 +28,7 @@ COUCH_FIELDS = (
 
 def residual_max_mm(couch_matrix_lps, matrix_lps, points_lps) -> float:
     """Largest remaining displacement |C·M(p) − p| over points (mm) after the couch correction C."""
-    after = np.asarray(couch_matrix_lps, float) @ np.asarray(matrix_lps, float)
+    after = geometry.after_correction(couch_matrix_lps, matrix_lps)
     pts = np.atleast_2d(np.asarray(points_lps, float))
     return float(np.max(np.linalg.norm(geometry.apply(after, pts) - pts, axis=1)))
 

@@ -1,0 +1,87 @@
+"""Where the planned anatomy is during a fraction, from a match result or a shift JSON (DESIGN §3).
+
+- A match result (``igrt match``, kind ``igrt.registration.match``): no couch correction was applied,
+  the anatomy is displaced by its ``matrix_lps`` M.
+- A shift JSON (``igrt shift``, kind ``igrt.couch.shift``): the couch correction C
+  (``couch.couch_matrix_lps``) was applied, the anatomy is where C·M puts it
+  (:func:`igrt.geometry.after_correction`; C = M⁻¹ for a full 6-DOF couch).
+
+Both matrices are LPS mm in the planning frame; the dose grid is in that frame too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from igrt import geometry
+from igrt.errors import IGRTInputError
+
+MATCH_KIND = "igrt.registration.match"
+SHIFT_KIND = "igrt.couch.shift"
+
+
+@dataclass
+class AnatomyPlacement:
+    """The 4×4 ``matrix_lps`` taking a planned-anatomy point to where it is in this fraction."""
+
+    matrix_lps: np.ndarray
+    source: str
+    correction: str  # "none" or "couch 6dof" ...
+    sense: str
+    planning_frame_of_reference_uid: str | None = None
+
+
+def read_placement(path) -> AnatomyPlacement:
+    """Read a result or shift JSON file into an :class:`AnatomyPlacement`."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise IGRTInputError(f"cannot read {path} as JSON: {' '.join(str(exc).split())[:160]}") from exc
+    return placement_from_document(doc, str(path))
+
+
+def placement_from_document(doc, source: str = "document") -> AnatomyPlacement:
+    """The placement a result or shift document describes (see the module docstring)."""
+    if not isinstance(doc, dict):
+        raise IGRTInputError(f"{source}: not a result or shift JSON object")
+    kind = doc.get("kind")
+    if kind == SHIFT_KIND:
+        couch = doc.get("couch") or {}
+        m = _rigid(doc.get("result", {}).get("matrix_lps"), f"{source}: result.matrix_lps")
+        c = _rigid(couch.get("couch_matrix_lps"), f"{source}: couch.couch_matrix_lps")
+        inputs = doc.get("result", {}).get("inputs") or {}
+        return AnatomyPlacement(
+            matrix_lps=geometry.after_correction(c, m),
+            source=source,
+            correction=f"couch {couch.get('couch') or couch.get('dof') or '?'}",
+            sense="patient is displaced by the residual after the couch correction (C·M)",
+            planning_frame_of_reference_uid=_planning_for(inputs),
+        )
+    if kind == MATCH_KIND or (kind is None and "matrix_lps" in doc):
+        return AnatomyPlacement(
+            matrix_lps=_rigid(doc.get("matrix_lps"), f"{source}: matrix_lps"),
+            source=source,
+            correction="none",
+            sense="patient is displaced by the match result (M), no couch correction",
+            planning_frame_of_reference_uid=_planning_for(doc.get("inputs") or {}),
+        )
+    raise IGRTInputError(f"{source}: kind {kind!r} is neither a match result nor a couch shift JSON")
+
+
+def _planning_for(inputs: dict) -> str | None:
+    planning = inputs.get("planning") if isinstance(inputs, dict) else None
+    return planning.get("frame_of_reference_uid") if isinstance(planning, dict) else None
+
+
+def _rigid(value, what: str) -> np.ndarray:
+    try:
+        m = np.asarray(value, float)
+    except (TypeError, ValueError):
+        m = np.zeros(0)
+    if not geometry.is_rigid(m, tol=1e-4):
+        raise IGRTInputError(f"{what} is not a rigid 4×4 transform")
+    return m
