@@ -30,11 +30,3 @@ def index_to_lps(image: sitk.Image, index) -> np.ndarray:
     """LPS mm of N×3 continuous (x, y, z) indices of ``image``."""
     m = index_to_lps_matrix(image)
     return np.asarray(index, float) @ m[:3, :3].T + m[:3, 3]
-
-
-def extent_box_lps(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    """Axis-aligned LPS box (low, high) around the voxel boundaries (index −½ … n−½) of ``image``."""
-    n = np.asarray(image.GetSize(), float)
-    corners = np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)], float) * n - 0.5
-    pts = index_to_lps(image, corners)
-    return pts.min(axis=0), pts.max(axis=0)

@@ -14,6 +14,7 @@ import vtk
 from vtk.util import numpy_support
 
 from igrt import geometry
+from igrt.image_grid import index_to_lps_matrix
 from igrt.volume import Volume
 
 #: Node attributes that carry a Volume's DICOM identity through the scene (our own names).
@@ -29,11 +30,7 @@ IDENTITY_ATTRIBUTES = {
 
 def ijk_to_lps_from_image(image: sitk.Image) -> np.ndarray:
     """4×4 voxel-index → LPS matrix of an image: direction · diag(spacing), then origin."""
-    m = np.eye(4)
-    direction = np.asarray(image.GetDirection(), float).reshape(3, 3)
-    m[:3, :3] = direction @ np.diag(image.GetSpacing())
-    m[:3, 3] = image.GetOrigin()
-    return m
+    return index_to_lps_matrix(image)
 
 
 def ijk_to_ras_from_image(image: sitk.Image) -> np.ndarray:
