@@ -11,7 +11,7 @@ import pytest
 from dose_fixtures import FOR_UID, box_contours, linear_x_dose, make_dose
 
 from igrt import geometry
-from igrt.couch.shift import shift_from_result
+from igrt.couch.workflow import couch_shift
 from igrt.dose.corrections import placement_from_document
 from igrt.dose.dvh import dvh_curve, dvh_metrics, dvh_step_gy
 from igrt.dose.model import Structure, StructureSet
@@ -102,8 +102,8 @@ def test_full_6dof_correction_gives_back_the_plan_and_3dof_leaves_the_rotation()
     dose = linear_x_dose(SLOPE, n=(121, 141, 61), origin=(-60.0, -40.0, -30.0))
     cube = _cube_set(center=(0.0, 40.0, 0.0))
     uncorrected = placement_from_document(_result(m))
-    six = placement_from_document(shift_from_result(_result(m), couch="6dof"))
-    three = placement_from_document(shift_from_result(_result(m), couch="3dof"))
+    six = placement_from_document(couch_shift(_result(m), couch="6dof"))
+    three = placement_from_document(couch_shift(_result(m), couch="3dof"))
     np.testing.assert_allclose(six.matrix_lps, np.eye(4), atol=1e-9)
     doc = compute_impact(dose, cube, [six])
     (row,) = doc["structures"]
