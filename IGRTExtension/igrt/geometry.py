@@ -128,7 +128,7 @@ def displacement_at(m, point) -> np.ndarray:
 def after_correction(couch_matrix_lps, matrix_lps) -> np.ndarray:
     """C·M: where a planned-anatomy point is after the couch correction C of a result M (the residual).
 
-    ``M`` maps planned anatomy to where it is (DESIGN §3); the couch correction ``C`` maps where the anatomy
+    ``M`` maps planned anatomy to where it is (CONVENTIONS §2); the couch correction ``C`` maps where the anatomy
     is to where it is after the couch moved (``couch_matrix_lps`` of the shift JSON). A full 6-DOF
     correction gives C = M⁻¹ and the identity.
     """

@@ -1,4 +1,4 @@
-"""Where the planned anatomy is during a fraction, from a match result or a shift JSON (DESIGN §3).
+"""Where the planned anatomy is during a fraction, from a match result or a shift JSON (docs/CONVENTIONS.md §2).
 
 - A match result (``igrt match``, kind ``igrt.registration.match``): no couch correction was applied,
   the anatomy is displaced by its ``matrix_lps`` M.
