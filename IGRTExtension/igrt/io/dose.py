@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from igrt.dose.model import Dose
 from igrt.errors import IGRTInputError
 from igrt.io.rtdose import read_rtdose
-from igrt.io.volumes import VOLUME_SUFFIXES, read_volume_file
+from igrt.io.volumes import VOLUME_SUFFIXES, read_image_file
 
 BEAM_TYPES = {"BEAM", "BEAM_SESSION", "CONTROL_POINT"}
 GRID_TOL = 1e-3
@@ -39,9 +39,9 @@ def _read_one(p: Path) -> Dose:
     if not p.is_file():
         raise IGRTInputError(f"dose {p} does not exist or is not a file")
     if p.name.lower().endswith(VOLUME_SUFFIXES):
-        volume = read_volume_file(p)
+        image = sitk.Cast(read_image_file(p, "dose"), sitk.sitkFloat32)  # NaN kept: refused below
         return Dose(
-            image=volume.image,
+            image=image,
             paths=[str(p)],
             units="GY",
             warnings=[
