@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from igrt import __version__
-from igrt.cli import commission, demo, fiducials, match, reg, review, shift, study
+from igrt.cli import commission, demo, dose, fiducials, match, reg, review, shift, study
 from igrt.cli.common import say
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError
@@ -30,6 +30,7 @@ VERBS = (
     (shift, "add_parser"),
     (reg, "add_parsers"),
     (fiducials, "add_parser"),
+    (dose, "add_parser"),
     (study, "add_parser"),
     (review, "add_parser"),
     (commission, "add_parser"),

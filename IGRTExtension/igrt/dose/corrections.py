@@ -11,14 +11,13 @@ Both matrices are LPS mm in the planning frame; the dose grid is in that frame t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from igrt import geometry
 from igrt.errors import IGRTInputError
+from igrt.result import check_result, read_json
 
 MATCH_KIND = "igrt.registration.match"
 SHIFT_KIND = "igrt.couch.shift"
@@ -37,23 +36,21 @@ class AnatomyPlacement:
 
 def read_placement(path) -> AnatomyPlacement:
     """Read a result or shift JSON file into an :class:`AnatomyPlacement`."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise IGRTInputError(f"cannot read {path} as JSON: {' '.join(str(exc).split())[:160]}") from exc
-    return placement_from_document(doc, str(path))
+    return placement_from_document(read_json(path, "result or shift JSON"), str(path))
 
 
 def placement_from_document(doc, source: str = "document") -> AnatomyPlacement:
-    """The placement a result or shift document describes (see the module docstring)."""
+    """The placement a result or shift document describes (see the module docstring); the result part is
+    checked as every consumer of a result checks it (:func:`igrt.result.check_result`)."""
     if not isinstance(doc, dict):
         raise IGRTInputError(f"{source}: not a result or shift JSON object")
     kind = doc.get("kind")
     if kind == SHIFT_KIND:
-        couch = doc.get("couch") or {}
-        m = _rigid(doc.get("result", {}).get("matrix_lps"), f"{source}: result.matrix_lps")
+        couch = doc.get("couch") if isinstance(doc.get("couch"), dict) else {}
+        result = check_result(doc.get("result"), f"{source} (its result)")
+        m = np.asarray(result["matrix_lps"], float)
         c = _rigid(couch.get("couch_matrix_lps"), f"{source}: couch.couch_matrix_lps")
-        inputs = doc.get("result", {}).get("inputs") or {}
+        inputs = result.get("inputs") or {}
         return AnatomyPlacement(
             matrix_lps=geometry.after_correction(c, m),
             source=source,
@@ -62,8 +59,9 @@ def placement_from_document(doc, source: str = "document") -> AnatomyPlacement:
             planning_frame_of_reference_uid=_planning_for(inputs),
         )
     if kind == MATCH_KIND or (kind is None and "matrix_lps" in doc):
+        check_result(doc, source)
         return AnatomyPlacement(
-            matrix_lps=_rigid(doc.get("matrix_lps"), f"{source}: matrix_lps"),
+            matrix_lps=np.asarray(doc["matrix_lps"], float),
             source=source,
             correction="none",
             sense="patient is displaced by the match result (M), no couch correction",

@@ -190,11 +190,7 @@ def compute_impact(
     _check_v_doses(v_doses_gy)
     if not placements:
         raise IGRTInputError("no match result or shift given")
-    n = len(placements) if fractions is None else int(fractions)
-    if n < 1 or (len(placements) > 1 and n != len(placements)):
-        raise IGRTInputError(
-            f"--fractions {n} but {len(placements)} fraction results given: give one result per fraction"
-        )
+    n = _check_fractions(fractions, len(placements))
     warnings = list(dose.warnings) + list(structures.warnings) + check_frames(dose, structures)
     for p in placements:
         pf = p.planning_frame_of_reference_uid
@@ -310,11 +306,24 @@ def dose_impact(
     )
     read = [read_placement(p) for p in paths]
     _check_v_doses(v_doses_gy)
-    if fractions is not None and (int(fractions) < 1 or (len(read) > 1 and int(fractions) != len(read))):
-        raise IGRTInputError(f"--fractions {fractions} but {len(read)} fraction results given")
+    _check_fractions(fractions, len(read))
     dose = read_dose(dose_paths, sum_doses=sum_doses)
     structures = read_structures(structures_path)
     return compute_impact(dose, structures, read, fractions=fractions, names=names, v_doses_gy=v_doses_gy)
+
+
+def _check_fractions(fractions, given: int) -> int:
+    """The number of fractions: as given (≥ 1; equal to the results given when several), else their count."""
+    if fractions is None:
+        return given
+    n = int(fractions)
+    if n < 1:
+        raise IGRTInputError(f"--fractions {fractions}: a course has at least 1 fraction")
+    if given > 1 and n != given:
+        raise IGRTInputError(
+            f"--fractions {n} but {given} fraction results given: give one result per fraction"
+        )
+    return n
 
 
 def _inside_mask(dose: Dose, points) -> np.ndarray:
