@@ -50,6 +50,7 @@ from igrt import geometry
 from igrt.couch.correction import PATIENT_DISPLACED
 from igrt.errors import IGRTInputError
 from igrt.markers import workflow as marker_workflow
+from igrt.markers.pairing import MIGRATION_WARN_MM
 from igrt.markers.workflow import marker_match
 from igrt.mrml import tables, transforms, volumes
 
@@ -363,6 +364,7 @@ def marker_rows(result: dict, planning: list, daily: list) -> list[tuple[str, fl
         ),
     ]
     suspects = set(q.get("suspected_migration") or [])
+    warn_mm = (result.get("software") or {}).get("parameters", {}).get("migration_warn_mm", MIGRATION_WARN_MM)
     for k, (i, j) in enumerate(q["pairs"]):
         pname, dname = planning[i].name, daily[j].name
         loo = q["leave_one_out_mm"][k]
@@ -383,7 +385,7 @@ def marker_rows(result: dict, planning: list, daily: list) -> list[tuple[str, fl
                 f"migration suspected {pname}",
                 1.0 if i in suspects else 0.0,
                 "",
-                "1 = inter-marker distances changed by more than 1.5 mm (marker may have moved)",
+                f"1 = inter-marker distances changed by more than {warn_mm:g} mm (marker may have moved)",
             ),
         ]
     for i in q.get("excluded") or []:
