@@ -31,7 +31,7 @@ def result_dict(res) -> dict:
     m = np.asarray(res.matrix_lps, float)
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "igrt.registration.match",
+        "kind": "igrt.match",
         "method": res.method,
         "matrix_lps": [[float(x) for x in row] for row in m],
         "matrix_sense": "maps a planned-anatomy point (planning frame, DICOM LPS mm) to where that anatomy "

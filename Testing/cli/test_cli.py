@@ -163,7 +163,7 @@ def test_console_script_reports_bad_input(tmp_path):
         [
             sys.executable,
             "-m",
-            "igrt.cli.main",
+            "igrt.cli",
             "match",
             str(tmp_path / "missing"),
             str(tmp_path / "missing2"),

@@ -23,7 +23,7 @@ def _result(tmp_path, matrix, orientation="HFS", **extra):
     m = np.asarray(matrix, float)
     data = {
         "schema_version": SCHEMA_VERSION,
-        "kind": "igrt.registration.match",
+        "kind": "igrt.match",
         "matrix_lps": m.tolist(),
         "planning_isocenter_lps": ISO,
         "daily_isocenter_lps": ISO,
@@ -56,7 +56,7 @@ def test_shift_json_contract(tmp_path, capsys):
     # patient's right (−Xt), 4 mm inferior (−Yt, away from the gantry) and 2 mm down (−Zt, posterior).
     path = _result(tmp_path, geometry.rigid_matrix(translation=(3, -2, 4)))
     doc = _ok(tmp_path, capsys, path, "--couch", "6dof")
-    assert doc["schema_version"] == "1.0" and doc["kind"] == "igrt.couch.shift"
+    assert doc["schema_version"] == "1.0" and doc["kind"] == "igrt.shift"
     c = doc["couch"]
     assert [c[k] for k in COUCH_KEYS] == pytest.approx([-3, -4, -2, 0, 0, 0])
     assert c["sense"] == "couch moves" and c["verdict"] == "apply shift"  # 4 mm > 2 mm (TG-142)

@@ -97,6 +97,8 @@ def test_daily_match_and_shift_agree_field_by_field(modules, case, tmp_path):
     slicer_result = out.result.to_dict()
     shift = couch_module.IGRTCouchShiftLogic().process(out.transform_node, couchModel="4dof").shift
 
+    # The documents keep their contract names (README: `kind`).
+    assert cli_result["kind"] == slicer_result["kind"] == "igrt.match" and cli_shift["kind"] == "igrt.shift"
     # The match: the same matrix to 1e-9, and it is the known displacement.
     np.testing.assert_allclose(slicer_result["matrix_lps"], cli_result["matrix_lps"], atol=1e-9)
     np.testing.assert_allclose(cli_result["translation_mm"], [2.0, 0.0, 3.0], atol=0.2)

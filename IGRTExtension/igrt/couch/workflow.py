@@ -114,7 +114,7 @@ def couch_shift(
         tolerance_name = tolerance_profile or tolerance.tolerance_profile_names()[0]
     return {
         "schema_version": SHIFT_SCHEMA_VERSION,
-        "kind": "igrt.couch.shift",
+        "kind": "igrt.shift",
         "couch": {
             **{k: c[k] for k in COUCH_FIELDS},
             "verdict": check["verdict"],

@@ -105,7 +105,7 @@ def result_from_transform_node(node, planning_isocenter_lps=None) -> dict:
     planning_identity, daily_identity = _node_identity(planning), _node_identity(daily)
     orientation = node.GetAttribute("IGRT.PatientPosition") or planning_identity.get("patient_position")
     return {
-        "kind": "igrt.registration.match",
+        "kind": "igrt.match",
         "matrix_lps": matrix.tolist(),
         "planning_isocenter_lps": [float(v) for v in planning_iso],
         "daily_isocenter_lps": [float(v) for v in daily_iso],

@@ -84,9 +84,7 @@ def completed_row(out_dir, spec: FractionSpec) -> dict | None:
     try:
         result = load_result(folder / "result.json")
         shift = json.loads((folder / "shift.json").read_text())
-        if shift.get("kind") != "igrt.couch.shift" or shift["inputs"].get("study_fraction") != spec_record(
-            spec
-        ):
+        if shift.get("kind") != "igrt.shift" or shift["inputs"].get("study_fraction") != spec_record(spec):
             return None
         if not all(math.isfinite(float(shift["couch"][c])) for c in COUCH_COLUMNS):
             return None
