@@ -14,6 +14,8 @@ from igrt.couch import correction as couch
 from igrt.errors import IGRTInputError
 
 SCHEMA_VERSION = "1.0"
+#: The result document's ``kind`` (a contract value: never renamed with the code).
+RESULT_KIND = "igrt.match"
 #: A result's translation_mm / rotation_deg must agree with its matrix_lps this closely (they are
 #: written rounded to 4 decimals, so 1e-4 would do; more is an edit or corruption).
 AGREEMENT_MM = 0.01
@@ -31,7 +33,7 @@ def result_dict(res) -> dict:
     m = np.asarray(res.matrix_lps, float)
     return {
         "schema_version": SCHEMA_VERSION,
-        "kind": "igrt.match",
+        "kind": RESULT_KIND,
         "method": res.method,
         "matrix_lps": [[float(x) for x in row] for row in m],
         "matrix_sense": "maps a planned-anatomy point (planning frame, DICOM LPS mm) to where that anatomy "

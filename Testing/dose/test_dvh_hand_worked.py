@@ -36,7 +36,7 @@ def _cube_set(center=(0.0, 0.0, 0.0), half=10.0, name="cube"):
 def _result(matrix, iso=(0.0, 0.0, 0.0)):
     return {
         "schema_version": "1.0",
-        "kind": "igrt.registration.match",
+        "kind": "igrt.match",
         "matrix_lps": np.asarray(matrix, float).tolist(),
         "planning_isocenter_lps": list(iso),
         "orientation": "HFS",

@@ -10,6 +10,8 @@ import numpy as np
 from igrt import geometry
 
 SHIFT_SCHEMA_VERSION = "1.0"
+#: The shift document's ``kind`` (a contract value: never renamed with the code).
+SHIFT_KIND = "igrt.shift"
 
 COUCH_FIELDS = (
     "lateral_mm",

@@ -14,7 +14,7 @@ import numpy as np
 from igrt import __version__, patient_position
 from igrt.couch import tolerance
 from igrt.couch.correction import COUCH_MODELS, couch_correction
-from igrt.couch.shift import COUCH_FIELDS, SHIFT_SCHEMA_VERSION, residual_max_mm
+from igrt.couch.shift import COUCH_FIELDS, SHIFT_KIND, SHIFT_SCHEMA_VERSION, residual_max_mm
 from igrt.errors import IGRTInputError
 from igrt.result import check_result
 
@@ -114,7 +114,7 @@ def couch_shift(
         tolerance_name = tolerance_profile or tolerance.tolerance_profile_names()[0]
     return {
         "schema_version": SHIFT_SCHEMA_VERSION,
-        "kind": "igrt.shift",
+        "kind": SHIFT_KIND,
         "couch": {
             **{k: c[k] for k in COUCH_FIELDS},
             "verdict": check["verdict"],

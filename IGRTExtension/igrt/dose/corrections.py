@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from igrt import geometry
+from igrt.couch.shift import SHIFT_KIND
 from igrt.errors import IGRTInputError
-from igrt.result import check_result, read_json
+from igrt.result import RESULT_KIND, check_result, read_json
 
-MATCH_KIND = "igrt.registration.match"
-SHIFT_KIND = "igrt.couch.shift"
+MATCH_KIND = RESULT_KIND
 
 
 @dataclass

@@ -29,7 +29,7 @@ from igrt.couch.shift import couch_summary
 from igrt.couch.workflow import couch_shift
 from igrt.errors import IGRTInputError
 from igrt.mrml import tables, transforms, volumes
-from igrt.result import SCHEMA_VERSION
+from igrt.result import RESULT_KIND, SCHEMA_VERSION
 
 COUCH_MOVES = couch.COUCH_MOVES
 PATIENT_DISPLACED = couch.PATIENT_DISPLACED
@@ -105,7 +105,7 @@ def result_from_transform_node(node, planning_isocenter_lps=None) -> dict:
     planning_identity, daily_identity = _node_identity(planning), _node_identity(daily)
     orientation = node.GetAttribute("IGRT.PatientPosition") or planning_identity.get("patient_position")
     return {
-        "kind": "igrt.match",
+        "kind": RESULT_KIND,
         "matrix_lps": matrix.tolist(),
         "planning_isocenter_lps": [float(v) for v in planning_iso],
         "daily_isocenter_lps": [float(v) for v in daily_iso],

@@ -18,6 +18,7 @@ import time
 import traceback
 from pathlib import Path
 
+from igrt.couch.shift import SHIFT_KIND
 from igrt.couch.workflow import couch_shift
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError, MatchOptions
@@ -84,7 +85,7 @@ def completed_row(out_dir, spec: FractionSpec) -> dict | None:
     try:
         result = load_result(folder / "result.json")
         shift = json.loads((folder / "shift.json").read_text())
-        if shift.get("kind") != "igrt.shift" or shift["inputs"].get("study_fraction") != spec_record(spec):
+        if shift.get("kind") != SHIFT_KIND or shift["inputs"].get("study_fraction") != spec_record(spec):
             return None
         if not all(math.isfinite(float(shift["couch"][c])) for c in COUCH_COLUMNS):
             return None
