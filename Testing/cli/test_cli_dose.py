@@ -41,7 +41,7 @@ def _result(path, shift_x):
         path,
         {
             "schema_version": SCHEMA_VERSION,
-            "kind": "igrt.registration.match",
+            "kind": "igrt.match",
             "matrix_lps": m.tolist(),
             "planning_isocenter_lps": [0.0, 0.0, 0.0],
             "orientation": "HFS",
@@ -104,7 +104,7 @@ def _bad_cases(tmp, dose, rs):
     crossing = np.array([[0, 0, 0], [10, 10, 0], [10, 0, 0], [0, 6, 0]], float)
     bad_rs = write_rtstruct(tmp / "bad_rs.dcm", [("Bowtie", [crossing, crossing + [0, 0, 2.5]])])
     junk = tmp / "junk.json"
-    junk.write_text('{"kind": "igrt.registration.match", "matrix_lps": [[1, 0], [0, 1]]}')
+    junk.write_text('{"kind": "igrt.match", "matrix_lps": [[1, 0], [0, 1]]}')
     r1, r2 = _result(tmp / "r1.json", 1.0), _result(tmp / "r2.json", 2.0)
     imp = ["--dose", str(dose), "--structures", str(rs)]
     return {
