@@ -116,6 +116,28 @@ def couch_correction(
     C(M(target)) = target. Rc is the inverse anatomy rotation, limited by the couch: 6 DOF all three
     angles, 4 DOF only the couch rotation (Rz of the Rz·Rx·Ry decomposition), 3 DOF none; each angle
     clamped to ±``max_rotation_deg``. ``v`` = C(iso) − iso is the reported translation ("couch moves").
+
+    Parameters
+    ----------
+    matrix_lps : (4, 4)
+        The result matrix: planned anatomy → where it is (LPS mm, planning frame; "patient is displaced").
+    isocenter_lps : (3,)
+        The planning isocenter (LPS mm): the table-top axes pass through it.
+    orientation : str
+        Patient position (``igrt.patient_position.SUPPORTED``): decides every sign (docs/CONVENTIONS.md §3).
+    couch : {"6dof", "4dof", "3dof"}
+    max_rotation_deg : float, optional
+        Limit of each couch rotation (degrees, 0–180).
+    target_lps : (3,), optional
+        The point made exact with a limited couch (LPS mm; default the isocenter).
+
+    Returns
+    -------
+    dict
+        ``lateral_mm``, ``longitudinal_mm``, ``vertical_mm`` (table-top translation of the point at the
+        isocenter, couch moves), ``rotation_deg``, ``pitch_deg``, ``roll_deg`` (right-handed about Zt, Xt,
+        Yt), ``uncorrected_rotation_deg``, ``residual_at_isocenter_mm``, ``residual_at_target_mm``
+        (patient is displaced after the correction), ``couch_matrix_lps`` (4×4, LPS).
     """
     if couch not in COUCH_MODELS:
         raise IGRTInputError(f"unknown couch {couch!r}; use one of {', '.join(COUCH_MODELS)}")
