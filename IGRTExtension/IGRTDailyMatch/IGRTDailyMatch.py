@@ -38,8 +38,9 @@ displacement and the IEC 61217 couch correction.
 and maps the planned anatomy to where it is in the daily image ("patient is displaced").
 The output transform is applied to the daily volume and brings it onto the planning volume; it refers
 to the daily (moving) and planning (fixed) volumes so SlicerRT can export it as DICOM REG.
-Couch numbers say "couch moves". Adjust the transform by hand with its interaction handles and press
-"Update result from transform" to re-derive the numbers.
+Couch numbers say "couch moves". Adjust the transform by hand with its interaction handles: the result
+table (displacement and couch rows) and IGRT Couch Shift follow while it moves; "Update comparison from
+transform" also recomputes the checkerboard and difference images.
 """
 
 
