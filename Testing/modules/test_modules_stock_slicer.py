@@ -22,7 +22,7 @@ NOT_BUNDLED = ("scipy", "itk", "rtk")
 #: Run in the child: block NOT_BUNDLED, import each module file from its folder, report what loaded,
 #: then ask the Fiducials Logic to detect markers (it needs scipy).
 CHILD = """
-import importlib.abc, json, sys
+import importlib.abc, json, os, sys
 
 BLOCKED = set({blocked!r})
 
@@ -35,6 +35,9 @@ class Refuse(importlib.abc.MetaPathFinder):
 
 
 sys.meta_path.insert(0, Refuse())
+# As in a Slicer that loads the modules from the source tree: no installed igrt (an editable install
+# puts a checkout's IGRTExtension/ on sys.path); the module files must find it themselves.
+sys.path = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "IGRTModuleLib"))]
 report = {{}}
 for name, folder in {modules!r}:
     sys.path.insert(0, folder)
