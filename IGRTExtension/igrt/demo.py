@@ -86,6 +86,7 @@ def run_demo(out: Path, progress=print) -> int:
         "case preparation (s)": round(t_case, 2),
     }
     markers = _marker_match(case, planning.image, daily.image, progress) if case.markers else None
+    impact = _dose_impact(result, progress)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".igrt-demo-", dir=out.parent))
@@ -102,6 +103,11 @@ def run_demo(out: Path, progress=print) -> int:
         if markers:
             for name in ("planning_markers", "daily_markers", "marker_result"):
                 write_json(tmp / f"{name}.json", markers[name])
+        for label, doc in impact["documents"].items():
+            write_json(tmp / f"dose_impact_{label}.json", doc)
+        from igrt.dose.plot import impact_dvh_png
+
+        impact_dvh_png(impact["plotted"], impact["names"], tmp / "dvh.png", title="IGRT demo: PTV and rectum")
         # DICOM Spatial Registration (PS3.3 A.39) of the match, beside the report.
         from igrt.io.reg import write_reg
 
@@ -124,11 +130,51 @@ def run_demo(out: Path, progress=print) -> int:
             f"marker match: patient is displaced (LPS mm) {m['translation_mm']}, FRE {m['quality']['fre_mm']:.2f} mm, "
             f"error vs known transform {m['extra']['translation error at isocenter (mm)']:.2f} mm"
         )
+    for line in impact["lines"]:
+        progress(line)
     progress(
-        f"wrote {out / page.name}, {out / 'result.json'} and {out / 'registration.dcm'} "
+        f"wrote {out / page.name}, {out / 'result.json'}, {out / 'registration.dcm'}, {out / 'dvh.png'} "
         f"in {time.perf_counter() - t0:.1f} s"
     )
     return 0
+
+
+def _dose_impact(result: dict, progress) -> dict:
+    """The phantom's analytic four-field box plan (igrt.synth.plan) delivered to the anatomy where the
+    match found it: no correction, after a 3-DOF and after a 6-DOF couch correction."""
+    from igrt.couch.workflow import couch_shift
+    from igrt.dose.corrections import placement_from_document
+    from igrt.dose.workflow import compute_impact
+    from igrt.synth.plan import pelvis_plan
+
+    progress("igrt demo: dose impact of the setup error on the phantom's four-field box plan…")
+    frame = ((result.get("inputs") or {}).get("planning") or {}).get("frame_of_reference_uid")
+    dose, structures = pelvis_plan(for_uid=frame)
+    placements = {
+        "uncorrected": placement_from_document(result, "match result (no correction)"),
+        **{
+            dof: placement_from_document(couch_shift(result, couch=dof), f"after the {dof} couch correction")
+            for dof in ("3dof", "6dof")
+        },
+    }
+    names = ["PTV", "Rectum"]
+    documents = {
+        label: compute_impact(dose, structures, [p], names=names, v_doses_gy=[50.0], spacing_mm=0.5)
+        for label, p in placements.items()
+    }
+    lines = []
+    for name, keys in (
+        ("PTV", ("D98_gy", "D95_gy", "mean_gy")),
+        ("Rectum", ("D2_gy", "mean_gy", "V50Gy_pct")),
+    ):
+        for key in keys:
+            planned = documents["uncorrected"]["structures"][names.index(name)]["planned"][key]
+            shown = "  ".join(
+                f"{label} {doc['structures'][names.index(name)]['fraction'][key]:.2f}"
+                for label, doc in documents.items()
+            )
+            lines.append(f"  {name} {key}: planned {planned:.2f}  {shown}")
+    return {"documents": documents, "plotted": documents, "names": names, "lines": lines}
 
 
 def _marker_match(case, planning_image, daily_image, progress) -> dict:

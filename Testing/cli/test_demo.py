@@ -18,6 +18,10 @@ def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
     assert run_demo(out, progress=lines.append) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "daily_markers.json",
+        "dose_impact_3dof.json",
+        "dose_impact_6dof.json",
+        "dose_impact_uncorrected.json",
+        "dvh.png",
         "marker_result.json",
         "panels",
         "planning_markers.json",
@@ -43,6 +47,15 @@ def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
     assert f"<td>{angle:+.2f}</td></tr>" in page  # the marker match's rotation magnitude, not "–"
     for name in ("fusion_after", "checkerboard_after", "difference_after", "contours_after"):
         assert f"panels/{name}.png" in page and (out / "panels" / f"{name}.png").is_file()
+    # dose impact on the analytic plan: the 6-DOF correction gives the plan back (static dose cloud)
+    six = json.loads((out / "dose_impact_6dof.json").read_text())
+    uncorrected = json.loads((out / "dose_impact_uncorrected.json").read_text())
+    assert [s["name"] for s in six["structures"]] == ["PTV", "Rectum"]
+    for s in six["structures"]:
+        assert max(abs(v) for v in s["delta"].values() if v is not None) < 0.02, s["name"]
+    assert abs(uncorrected["structures"][1]["delta"]["mean_gy"]) > 0.05  # the rectum moved in the gradient
+    assert "static dose cloud" in six["approximation"]
+    assert any(line.strip().startswith("PTV D95_gy: planned") for line in lines)
     reg = pydicom.dcmread(out / "registration.dcm")
     assert reg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.1"
     moving = np.array(

@@ -52,6 +52,16 @@ CORTICAL_HU, TRABECULAR_HU, CORTEX_MM = 1150.0, 240.0, 2.5
 PROSTATE_SEMI_AXES = (22.0, 17.0, 20.0)
 
 
+#: The rectum (anatomy units): a tube of this radius along z over this range, bending posteriorly.
+RECTUM_RADIUS_MM = 15.0
+RECTUM_Z_RANGE = (-70.0, 45.0)
+
+
+def rectum_center_y(z):
+    """Anatomy-unit y (posterior) of the rectum's axis at anatomy-unit z (x is 0)."""
+    return 40.0 + 0.002 * (z - 10.0) ** 2
+
+
 def anatomy_center(center=DEFAULT_CENTER_LPS, scale=1.0) -> np.ndarray:
     """LPS point of the anatomy centre for a phantom whose image centre is ``center``."""
     return np.asarray(center, float) + np.asarray(ANATOMY_OFFSET) * scale
@@ -216,7 +226,7 @@ def _soft_tissue(a, g: Grid):
     sdf.paint(a, g, (-50, -78, -14), (50, 0, 70), ellipsoid((0, -38, 28), (46, 36, 38)), 10.0)
     sdf.paint(a, g, (-30, -5, -12), (30, 26, 8), ellipsoid((0, 18, -2), (28, 6, 8)), 35.0)
     sdf.paint(a, g, (-25, -18, -45), (25, 22, 0), ellipsoid(LANDMARKS["prostate"], PROSTATE_SEMI_AXES), 42.0)
-    rect = elliptic_cylinder(0.0, lambda z: 40.0 + 0.002 * (z - 10.0) ** 2, 15.0, 15.0, -70, 45)
+    rect = elliptic_cylinder(0.0, rectum_center_y, RECTUM_RADIUS_MM, RECTUM_RADIUS_MM, *RECTUM_Z_RANGE)
     sdf.paint(a, g, (-20, 20, -75), (20, 65, 50), rect, 45.0)
     sdf.paint(a, g, (-20, 20, -75), (20, 65, 50), lambda x, y, z: rect(x, y, z) + 5.0, -150.0)
     sdf.paint(a, g, (-8, 28, -6), (14, 46, 30), ellipsoid((4, 37, 12), (8, 7, 16)), -900.0)
