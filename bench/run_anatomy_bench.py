@@ -141,11 +141,17 @@ def site_summary(rows: list[dict]) -> dict:
     return out
 
 
+def _bound(row: dict, key: str) -> float:
+    """A reported 95 % bound (null in the JSON when the match could not give one: infinite)."""
+    v = row["uncertainty"][key]
+    return float("inf") if v is None else float(v)
+
+
 def calibration(rows: list[dict]) -> dict:
     """How the reported 95 % bounds hold on these rows (true error inside, flags)."""
     covered = [
-        r["trans_err_mm"] <= r["uncertainty"]["translation_mm_95"]
-        and r["rot_err_deg"] <= r["uncertainty"]["rotation_deg_95"]
+        r["trans_err_mm"] <= _bound(r, "translation_mm_95")
+        and r["rot_err_deg"] <= _bound(r, "rotation_deg_95")
         for r in rows
     ]
     flagged = [bool(r["uncertainty"]["flag"]) for r in rows]
@@ -158,8 +164,8 @@ def calibration(rows: list[dict]) -> dict:
         "errors_over_1mm_flagged": int(sum(big)),
         "flagged_under_0_5mm": int(sum(small)),
         "under_0_5mm": len(small),
-        "median_bound_mm": _median([r["uncertainty"]["translation_mm_95"] for r in rows]),
-        "median_bound_deg": _median([r["uncertainty"]["rotation_deg_95"] for r in rows]),
+        "median_bound_mm": _median([_bound(r, "translation_mm_95") for r in rows]),
+        "median_bound_deg": _median([_bound(r, "rotation_deg_95") for r in rows]),
         "median_estimate_s": _median([r["uncertainty"].get("elapsed_s", 0.0) for r in rows]),
     }
 
@@ -178,7 +184,7 @@ def markdown(rows: list[dict], summary: dict) -> str:
             md.append(f"| {r['case']} | {r['method']} | | | | | | error: {r['error']} |")
             continue
         u = r.get("uncertainty")
-        bound = f"{u['translation_mm_95']:.2f} / {u['rotation_deg_95']:.2f}" if u else ""
+        bound = f"{_bound(r, 'translation_mm_95'):.2f} / {_bound(r, 'rotation_deg_95'):.2f}" if u else ""
         flag = ("FLAG" if u["flag"] else "—") if u else ""
         md.append(
             f"| {r['case']} | {r['method']} | {r['trans_err_mm']:.3f} | {r['rot_err_deg']:.3f} | "
@@ -237,7 +243,8 @@ def main(argv=None) -> int:
                 continue
             u = row.get("uncertainty")
             extra = (
-                f"  95%: {u['translation_mm_95']:.2f} mm {u['rotation_deg_95']:.2f}°{' FLAG' if u['flag'] else ''}"
+                f"  95%: {_bound(row, 'translation_mm_95'):.2f} mm {_bound(row, 'rotation_deg_95'):.2f}°"
+                + (" FLAG" if u["flag"] else "")
                 if u
                 else ""
             )

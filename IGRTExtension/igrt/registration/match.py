@@ -26,6 +26,14 @@ from igrt.registration.rigid import (
     register_rigid,
     working_images_for,
 )
+from igrt.registration.uncertainty import (
+    LIMIT_DEG,
+    LIMIT_MM,
+    bounds_dict,
+    combined_bound,
+    quality_uncertainty,
+    stage_uncertainty,
+)
 from igrt.registration.working_images import extent_corners
 from igrt.volume import Volume
 
@@ -68,6 +76,9 @@ class MatchOptions:
     soft_box_mm: tuple = (110.0, 110.0, 110.0)
     soft_center_lps: tuple | None = None
     soft_mask: sitk.Image | None = None
+    #: ``quality.uncertainty.flag`` is set when the 95 % bound exceeds these (mm at the isocenter, °)
+    uncertainty_limit_mm: float = LIMIT_MM
+    uncertainty_limit_deg: float = LIMIT_DEG
     settings: RegistrationSettings = field(default_factory=RegistrationSettings)
 
 
@@ -226,7 +237,28 @@ def _check_plausible(matrix, p_iso, quality):
         )
 
 
-def _stage_record(name: str, outcome, moved_mm: float, rejected: bool = False) -> dict:
+def _refinement_rejected(outcome, moved: float, unc, previous) -> str | None:
+    """Why a refinement stage (soft tissue after bone) is not taken, or None when it is.
+
+    The two candidates are compared on a common similarity over the same region (the refinement's:
+    ``metric_before`` is the previous candidate's similarity there, ``metric_after`` its own) and on
+    their uncertainty. Not taken: it moved the isocenter more than ``MAX_REFINEMENT_MM``; it scores
+    below the ``MIN_CORRELATION`` floor; it raised the similarity by less than ``MIN_REFINEMENT_GAIN``
+    ("noise"); or both agree within their bounds and the previous stage's bound is the smaller.
+    """
+    gain = outcome.metric_after - outcome.metric_before
+    if moved > MAX_REFINEMENT_MM:
+        return f"more than {MAX_REFINEMENT_MM:g} mm"
+    if not np.isfinite(outcome.metric_after) or outcome.metric_after < MIN_CORRELATION:
+        return f"its similarity is below the {MIN_CORRELATION} floor"
+    if gain < MIN_REFINEMENT_GAIN:
+        return "lower similarity" if outcome.metric_after < outcome.metric_before - 0.005 else "noise"
+    if moved <= combined_bound(unc, previous) and unc.translation_mm_95 > previous.translation_mm_95:
+        return "noise"  # consistent with the previous stage, which is the more certain of the two
+    return None
+
+
+def _stage_record(name: str, outcome, moved_mm: float, unc=None, rejected: bool = False) -> dict:
     """One stage's diagnostics for the result JSON's ``stages``."""
     record = {
         "stage": name,
@@ -238,6 +270,8 @@ def _stage_record(name: str, outcome, moved_mm: float, rejected: bool = False) -
         "stop": outcome.stop_reason,
         "moved_mm": round(float(moved_mm), 2),
     }
+    if unc is not None:
+        record["uncertainty"] = bounds_dict(unc)
     if rejected:
         record["rejected"] = True
     return record
@@ -270,6 +304,10 @@ def run_match(
     }[options.method]
     stages = []
     outcome = None
+    chosen_unc = None  # the uncertainty of the stage whose result is kept so far
+    candidates: list = []  # (stage, moved_mm, uncertainty, taken) of every stage, for the flag
+    candidates_disagree = False
+    unc_seconds = 0.0
     prepared: dict = {}  # the images as each high-pass sees them, shared by the stages that use it
 
     def working_for(settings):
@@ -323,24 +361,33 @@ def run_match(
             np.array(outcome.transform.TransformPoint(tuple(p_iso)))
             - np.array(transform.TransformPoint(tuple(p_iso)))
         )
-        gain = outcome.metric_after - outcome.metric_before
-        if refine and (gain < MIN_REFINEMENT_GAIN or moved > MAX_REFINEMENT_MM):
-            # A refinement that does not clearly improve the similarity is not taken; it is worth a warning
-            # only when it disagrees with the previous stage (moved far, or clearly lower similarity).
-            if moved > MAX_REFINEMENT_MM or outcome.metric_after < outcome.metric_before - 0.005:
+        t_unc = time.perf_counter()
+        unc = stage_uncertainty(outcome, p_iso, kwargs["rotations"], region.center_lps, chosen_unc)
+        unc_seconds += time.perf_counter() - t_unc
+        if refine:
+            reason = _refinement_rejected(outcome, moved, unc, chosen_unc)
+            # Candidates that disagree beyond their bounds flag the match, whichever is taken.
+            candidates_disagree |= bool(moved > combined_bound(unc, chosen_unc))
+            if reason is not None:
+                # Not taken. Worth a warning only when it disagrees with the previous stage (moved far,
+                # clearly lower similarity, below the floor).
+                if reason != "noise":
+                    warnings.append(
+                        f"the {name} refinement was rejected ({reason}; it moved {moved:.1f} mm, similarity "
+                        f"{outcome.metric_before:.3f} → {outcome.metric_after:.3f}): the previous stage's match is kept"
+                    )
+                stages.append(_stage_record(name, outcome, moved, unc, rejected=True))
+                candidates.append((name, moved, unc, False))
+                continue
+            if moved > TARGET_MOTION_WARN_MM:
                 warnings.append(
-                    f"the {name} refinement was rejected (it moved {moved:.1f} mm, similarity "
-                    f"{outcome.metric_before:.3f} → {outcome.metric_after:.3f}): the previous stage's match is kept"
+                    f"the {name} match puts the target {moved:.1f} mm from the {stages[-1]['stage']} match: the "
+                    "target moved against the bone, or the soft-tissue match is wrong; review it before treating"
                 )
-            stages.append(_stage_record(name, outcome, moved, rejected=True))
-            continue
-        if refine and moved > TARGET_MOTION_WARN_MM:
-            warnings.append(
-                f"the {name} match puts the target {moved:.1f} mm from the {stages[-1]['stage']} match: the "
-                "target moved against the bone, or the soft-tissue match is wrong; review it before treating"
-            )
         transform = outcome.transform
-        stages.append(_stage_record(name, outcome, moved))
+        chosen_unc = unc
+        stages.append(_stage_record(name, outcome, moved, unc))
+        candidates.append((name, moved, unc, True))
 
     # Back to the planning frame: daily point d is planning point d - d_iso + p_iso.
     matrix = geometry.result_from_planning_to_daily(matrix_from_transform(transform), p_iso, d_iso)
@@ -352,6 +399,15 @@ def run_match(
         "overlap": accepted[-1]["overlap"],
         "overlap_sense": "fraction of the final region's planning samples inside the daily field of view",
     }
+    accepted[-1]["chosen"] = True
+    quality["uncertainty"] = quality_uncertainty(
+        chosen_unc,
+        candidates,
+        candidates_disagree,
+        options.uncertainty_limit_mm,
+        options.uncertainty_limit_deg,
+    )
+    quality["uncertainty"]["elapsed_s"] = round(unc_seconds, 3)
     _check_plausible(matrix, p_iso, quality)
     return MatchResult(
         matrix_lps=matrix,

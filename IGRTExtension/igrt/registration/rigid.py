@@ -74,6 +74,8 @@ class RegistrationOutcome:
     overlap: float  # fraction of the region's planning samples inside the daily field of view
     iterations: list = field(default_factory=list)
     stop_reason: str = ""
+    #: (planning features, prepared daily image, sample mask) as the last level compared them
+    final_images: tuple | None = None
 
 
 def _grown(arr: np.ndarray, like: sitk.Image, mm: float) -> np.ndarray:
@@ -264,7 +266,16 @@ def register_rigid(
             True,
         )
     after = normalized_correlation(fixed_f, moving, transform, mask)
-    return RegistrationOutcome(transform, before, after, n_samples, n_samples / max(n_region, 1), trace, stop)
+    return RegistrationOutcome(
+        transform,
+        before,
+        after,
+        n_samples,
+        n_samples / max(n_region, 1),
+        trace,
+        stop,
+        (fixed_f, moving, mask),
+    )
 
 
 def working_images_for(
