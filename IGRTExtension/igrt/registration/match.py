@@ -97,6 +97,8 @@ class MatchResult:
     inputs: dict = field(default_factory=dict)
     parameters: dict = field(default_factory=dict)
     orientation: str = patient_position.DEFAULT
+    #: seconds spent on parts of the match (``uncertainty_s``); not in the result JSON (it varies per run)
+    timings: dict = field(default_factory=dict)
 
     @property
     def translation_mm(self) -> np.ndarray:
@@ -407,7 +409,6 @@ def run_match(
         options.uncertainty_limit_mm,
         options.uncertainty_limit_deg,
     )
-    quality["uncertainty"]["elapsed_s"] = round(unc_seconds, 3)
     _check_plausible(matrix, p_iso, quality)
     return MatchResult(
         matrix_lps=matrix,
@@ -419,4 +420,5 @@ def run_match(
         warnings=warnings,
         elapsed_s=time.perf_counter() - t0,
         orientation=options.orientation or planning.patient_position or patient_position.DEFAULT,
+        timings={"uncertainty_s": round(unc_seconds, 4)},
     )
