@@ -142,8 +142,7 @@ def run_demo(out: Path, progress=print) -> int:
 def _dose_impact(result: dict, progress) -> dict:
     """The phantom's analytic four-field box plan (igrt.synth.plan) delivered to the anatomy where the
     match found it: no correction, after a 3-DOF and after a 6-DOF couch correction."""
-    from igrt.couch.workflow import couch_shift
-    from igrt.dose.corrections import placement_from_document
+    from igrt.dose.corrections import placement_after
     from igrt.dose.workflow import compute_impact
     from igrt.synth.plan import pelvis_plan
 
@@ -151,11 +150,8 @@ def _dose_impact(result: dict, progress) -> dict:
     frame = ((result.get("inputs") or {}).get("planning") or {}).get("frame_of_reference_uid")
     dose, structures = pelvis_plan(for_uid=frame)
     placements = {
-        "uncorrected": placement_from_document(result, "match result (no correction)"),
-        **{
-            dof: placement_from_document(couch_shift(result, couch=dof), f"after the {dof} couch correction")
-            for dof in ("3dof", "6dof")
-        },
+        label: placement_after(result, correction, "the demo match")
+        for label, correction in (("uncorrected", "none"), ("3dof", "3dof"), ("6dof", "6dof"))
     }
     names = ["PTV", "Rectum"]
     documents = {

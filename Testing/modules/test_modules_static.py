@@ -21,6 +21,7 @@ MODULES = {
     "IGRTDailyMatch": ("IGRT Daily Match", {"Inputs", "Match", "Comparison", "Result"}),
     "IGRTCouchShift": ("Couch Shift", {"Inputs", "Couch", "Result"}),
     "IGRTFiducials": ("Fiducials", {"Inputs", "Markers", "Match", "Result"}),
+    "IGRTDoseImpact": ("Dose Impact", {"Inputs", "Correction", "Result"}),
 }
 
 #: Widget classes parameterNodeWrapper can connect, by the kind of parameter (Slicer guiConnectors.py;

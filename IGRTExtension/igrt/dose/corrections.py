@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from igrt import geometry
+from igrt.couch.correction import COUCH_MODELS
 from igrt.couch.shift import SHIFT_KIND
+from igrt.couch.workflow import couch_shift
 from igrt.errors import IGRTInputError
 from igrt.result import RESULT_KIND, check_result, read_json
 
@@ -68,6 +70,23 @@ def placement_from_document(doc, source: str = "document") -> AnatomyPlacement:
             planning_frame_of_reference_uid=_planning_for(doc.get("inputs") or {}),
         )
     raise IGRTInputError(f"{source}: kind {kind!r} is neither a match result nor a couch shift JSON")
+
+
+CORRECTIONS = ("none", *COUCH_MODELS)  # no couch correction, or one of the couches
+
+
+def placement_after(
+    result: dict, correction: str = "none", source: str = "the match result", **couch_options
+):
+    """Where the anatomy is for a result document and a couch correction: "none" → M; "3dof", "4dof",
+    "6dof" → C·M of :func:`igrt.couch.workflow.couch_shift` with that couch (``couch_options``: its other
+    keywords, e.g. ``max_rotation_deg``, ``orientation``)."""
+    if correction not in CORRECTIONS:
+        raise IGRTInputError(f"correction {correction!r}: expected one of {', '.join(CORRECTIONS)}")
+    if correction == "none":
+        return placement_from_document(result, source)
+    shift = couch_shift(result, couch=correction, source=source, **couch_options)
+    return placement_from_document(shift, f"{source} after the {correction} couch correction")
 
 
 def _planning_for(inputs: dict) -> str | None:
