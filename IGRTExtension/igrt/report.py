@@ -9,7 +9,7 @@ import numpy as np
 
 from igrt import geometry
 from igrt.registration import compare
-from igrt.result import atomic_write_text
+from igrt.result import atomic_write_text, escalation
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -75,6 +75,21 @@ def marker_html(image_result: dict, marker_result: dict) -> str:
 """
 
 
+def _escalation_html(result: dict) -> str:
+    """Beside the verdict: "escalate: match uncertain" and why, or the match's 95 % bounds."""
+    esc = escalation(result)
+    if not esc["known"]:
+        return ""
+    bounds = (
+        f"95% bounds: {esc['translation_mm_95']} mm at the isocenter, {esc['rotation_deg_95']}°"
+        if esc["translation_mm_95"] is not None
+        else "no bound could be made"
+    )
+    if esc["escalate"]:
+        return f"<p class=warn><b>{html.escape(esc['text'])}</b>: {html.escape('; '.join(esc['reasons']))} ({bounds})</p>"
+    return f"<p>Match uncertainty: {html.escape(bounds)}</p>"
+
+
 def render_html(result: dict, panels: dict, title: str = "IGRT daily match", marker_result=None) -> str:
     """The report page for a result JSON and its panel pictures (file names relative to the page);
     ``marker_result`` (a fiducial result JSON) adds the marker match beside the image match."""
@@ -119,6 +134,7 @@ match time {result["elapsed_s"]:.2f} s. {html.escape(result.get("software", {}).
 <h2>Couch correction (6 DOF, IEC 61217 table top)</h2>
 <p>Verdict ({html.escape(check["profile_name"])}): <b>{html.escape(check["verdict"])}</b>
 {html.escape("; ".join(check["reasons"]))}</p>
+{_escalation_html(result)}
 <p class=sense>{html.escape(c["sense"])} — motion of the point at the isocenter, rotations right-handed about the table-top axes</p>
 <table><tr><th></th><th>lateral</th><th>longitudinal</th><th>vertical</th></tr>
 {_row("translation (mm)", [c["lateral_mm"], c["longitudinal_mm"], c["vertical_mm"]])}</table>

@@ -238,3 +238,27 @@ def write_json(path, data: dict) -> None:
     if bad is not None:
         raise IGRTInputError(f"{path} not written: {bad} is not a finite number (NaN or Infinity)")
     atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+#: What a flagged match says beside the verdict (report, shift output, Slicer).
+ESCALATE_TEXT = "escalate: match uncertain"
+
+
+def escalation(result: dict) -> dict:
+    """Whether a match result document asks for escalation, and why: the one rule every display uses.
+
+    A result without ``quality.uncertainty`` (written before it existed, or a marker match) is not
+    flagged; ``known`` says whether the result carried the estimate at all.
+    """
+    u = (result.get("quality") or {}).get("uncertainty")
+    if not isinstance(u, dict):
+        return {"escalate": False, "known": False, "text": "", "reasons": []}
+    flag = bool(u.get("flag"))
+    return {
+        "escalate": flag,
+        "known": True,
+        "text": ESCALATE_TEXT if flag else "",
+        "reasons": list(u.get("reasons") or []),
+        "translation_mm_95": u.get("translation_mm_95"),
+        "rotation_deg_95": u.get("rotation_deg_95"),
+    }

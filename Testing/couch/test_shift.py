@@ -129,3 +129,40 @@ def test_reg_round_trip_through_the_cli(tmp_path, capsys):
     back = json.loads((tmp_path / "back.json").read_text())
     np.testing.assert_allclose(back["matrix_lps"], m, atol=1e-6)
     capsys.readouterr()
+
+
+def test_an_uncertain_match_says_escalate_beside_the_verdict(tmp_path, capsys):
+    # The match flagged itself (its bound above the limit): the shift output and the report say
+    # "escalate: match uncertain" with the reason; the couch numbers are unchanged by it.
+    reason = "the 95% bound on the translation, 1.40 mm, exceeds 1 mm"
+    quality = {
+        "similarity_before": 0.5,
+        "similarity_after": 0.7,
+        "uncertainty": {"translation_mm_95": 1.4, "rotation_deg_95": 0.3, "flag": True, "reasons": [reason]},
+    }
+    m = geometry.rigid_matrix(translation=(5, 0, 0))
+    code, err, out = _shift(tmp_path, capsys, _result(tmp_path, m, quality=quality))
+    shift = json.loads(out.read_text())
+    assert (
+        code == 0
+        and shift["match_uncertainty"]["escalate"]
+        and shift["couch"]["lateral_mm"] == pytest.approx(-5)
+    )
+    assert f"escalate: match uncertain: {reason}" in err
+    quality["uncertainty"].update(flag=False, reasons=[], translation_mm_95=0.3)
+    code, err, out = _shift(tmp_path, capsys, _result(tmp_path, m, quality=quality, name="ok.json"))
+    assert code == 0 and not json.loads(out.read_text())["match_uncertainty"]["escalate"]
+    assert "escalate" not in err
+
+
+def test_report_shows_the_escalation():
+    from igrt.report import _escalation_html
+
+    flagged = {"quality": {"uncertainty": {"translation_mm_95": None, "rotation_deg_95": None, "flag": True,
+                                           "reasons": ["too few samples"]}}}  # fmt: skip
+    assert "escalate: match uncertain</b>: too few samples (no bound could be made)" in _escalation_html(
+        flagged
+    )
+    fine = {"quality": {"uncertainty": {"translation_mm_95": 0.2, "rotation_deg_95": 0.1, "flag": False}}}
+    assert _escalation_html(fine) == "<p>Match uncertainty: 95% bounds: 0.2 mm at the isocenter, 0.1°</p>"
+    assert _escalation_html({"quality": {}}) == ""  # a result from before the estimate existed

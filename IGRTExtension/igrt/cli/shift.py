@@ -99,6 +99,9 @@ def run(args) -> int:
     say(
         f"verdict: {c['verdict']}" + (f" ({'; '.join(c['verdict_reasons'])})" if c["verdict_reasons"] else "")
     )
+    esc = shift["match_uncertainty"]
+    if esc["escalate"]:
+        say(f"{esc['text']}: {'; '.join(esc['reasons'])}")
     r = c["residuals"]
     say(
         f"residual error (patient is displaced): {r['at_isocenter_mm']:.2f} mm at the isocenter, "

@@ -56,4 +56,6 @@ def couch_summary(shift: dict) -> dict:
         "tolerance": dict(shift["tolerance"]),
         "orientation_source": shift["inputs"]["orientation_source"],
         "warnings": list(shift["warnings"]),
+        "escalate": bool((shift.get("match_uncertainty") or {}).get("escalate")),
+        "escalate_text": (shift.get("match_uncertainty") or {}).get("text", ""),
     }

@@ -16,7 +16,7 @@ from igrt.couch import tolerance
 from igrt.couch.correction import COUCH_MODELS, couch_correction
 from igrt.couch.shift import COUCH_FIELDS, SHIFT_KIND, SHIFT_SCHEMA_VERSION, residual_max_mm
 from igrt.errors import IGRTInputError
-from igrt.result import check_result
+from igrt.result import check_result, escalation
 
 
 def _points(points) -> np.ndarray | None:
@@ -149,6 +149,7 @@ def couch_shift(
             **(inputs or {}),
         },
         "warnings": warnings,
+        "match_uncertainty": escalation(result),
         "result": {
             "schema_version": result.get("schema_version"),
             "matrix_lps": m.tolist(),
