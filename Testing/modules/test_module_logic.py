@@ -30,7 +30,13 @@ def module():
 def test_module_imports_headless(module):
     assert module.IN_SLICER_APP is False  # GUI classes replaced by stand-ins; the Logic is real
     assert [m.value for m in module.MatchMethod] == ["auto", "bone", "soft"]
-    assert [m.value for m in module.ComparisonMode] == ["fusion", "checkerboard", "difference", "flicker"]
+    assert [m.value for m in module.ComparisonMode] == [
+        "fusion",
+        "checkerboard",
+        "difference",
+        "flicker",
+        "contours",
+    ]
 
 
 def test_logic_runs_on_a_scene_and_refuses_bad_input(module, block_phantom):

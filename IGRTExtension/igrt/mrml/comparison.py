@@ -1,9 +1,12 @@
-"""Visual comparison in the slice views: fusion, checkerboard, difference and flicker as MRML.
+"""Visual comparison in the slice views: fusion, checkerboard, difference, flicker and contours as MRML.
 
 Everything here is MRML-only. The checkerboard and difference volumes are computed on the planning
 grid, from the daily image resampled through the result (``igrt.registration.compare.planning_to_daily_transform``).
-Slice composite nodes exist only inside the Slicer application (its layout creates them); under the
-``slicer-core`` wheel there are none and only the volumes and colour nodes are prepared.
+The contours are the planning image's body and bone outlines (``igrt.registration.compare.DEFAULT_CONTOURS``)
+as a label map drawn in outline over the daily image, which the result transform brings onto the plan.
+Slice composite nodes exist inside the Slicer application (its layout creates them) or where slice
+logics were made on the scene (``igrt.mrml.slice_views``); without any only the volumes and colour nodes
+are prepared.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import SimpleITK as sitk
 from igrt.mrml import volumes
 from igrt.registration import compare
 
-MODES = ("fusion", "checkerboard", "difference", "flicker")
+MODES = ("fusion", "checkerboard", "difference", "flicker", "contours")
 #: Two-colour fusion (igrt.registration.compare.fusion_rgb uses the same pair): planning magenta, daily green.
 PLANNING_RGB = (1.0, 0.0, 1.0)
 DAILY_RGB = (0.0, 1.0, 0.0)
@@ -44,6 +47,37 @@ def _like(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(array.astype(np.float32))
     image.CopyInformation(reference)
     return image
+
+
+def contour_labels(planning: sitk.Image) -> sitk.Image:
+    """Label map of the planning structures outlined in "contours" mode: 1 body, 2 bone (HU thresholds).
+
+    Labels follow ``igrt.registration.compare.DEFAULT_CONTOURS`` (the report's contour panels): a voxel at
+    or above a structure's HU threshold gets its label, the higher threshold winning.
+    """
+    p = sitk.GetArrayFromImage(sitk.Cast(planning, sitk.sitkFloat32))
+    labels = np.zeros(p.shape, np.uint8)
+    for label, (hu, _) in enumerate(sorted(compare.DEFAULT_CONTOURS.values(), key=lambda v: v[0]), start=1):
+        labels[p >= hu] = label
+    image = sitk.GetImageFromArray(labels)
+    image.CopyInformation(planning)
+    return image
+
+
+def contour_color_node(scene, node=None):
+    """Colour table of :func:`contour_labels`: 0 transparent, then each structure's outline colour."""
+    name = "IGRT planning contours colours"
+    if node is None:
+        node = scene.GetFirstNodeByName(name)
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    structures = sorted(compare.DEFAULT_CONTOURS.items(), key=lambda item: item[1][0])
+    node.SetTypeToUser()
+    node.SetNumberOfColors(len(structures) + 1)
+    node.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
+    for label, (structure, (_, rgb)) in enumerate(structures, start=1):
+        node.SetColor(label, structure, *rgb, 1.0)
+    return node
 
 
 def comparison_images(result, planning: sitk.Image, daily: sitk.Image) -> dict:
@@ -127,12 +161,27 @@ def show(scene, mode: str, planning_node, daily_node, nodes: dict, opacity: floa
         fg_opacity = 1.0  # the widget toggles it between 0 and 1 (set_flicker_phase)
     elif mode in ("checkerboard", "difference"):
         background, foreground, fg_opacity = nodes[mode], None, 0.0
+    elif mode == "contours":
+        background, foreground, fg_opacity = daily_node, None, 0.0
+    contours = nodes.get("contours")
     views = slice_composite_nodes(scene)
     for composite in views:
         composite.SetBackgroundVolumeID(background.GetID() if background is not None else None)
         composite.SetForegroundVolumeID(foreground.GetID() if foreground is not None else None)
         composite.SetForegroundOpacity(fg_opacity)
+        if mode == "contours":
+            composite.SetLabelVolumeID(contours.GetID())
+            composite.SetLabelOpacity(1.0)
+        elif contours is not None and composite.GetLabelVolumeID() == contours.GetID():
+            composite.SetLabelVolumeID(None)  # only our own label map is taken away
+    for slice_node in _slice_nodes(scene):
+        slice_node.SetUseLabelOutline(mode == "contours")
     return len(views)
+
+
+def _slice_nodes(scene) -> list:
+    nodes = scene.GetNodesByClass("vtkMRMLSliceNode")
+    return [nodes.GetItemAsObject(i) for i in range(nodes.GetNumberOfItems())]
 
 
 def set_flicker_phase(scene, show_daily: bool) -> None:
@@ -147,15 +196,21 @@ def prepare(scene, result, planning_node, daily_node, nodes: dict | None = None)
     ``nodes`` holds nodes from a previous call to update in place (keys as returned).
     """
     nodes = dict(nodes or {})
-    images = comparison_images(
-        result, volumes.image_from_node(planning_node), volumes.image_from_node(daily_node)
-    )
+    planning = volumes.image_from_node(planning_node)
+    images = comparison_images(result, planning, volumes.image_from_node(daily_node))
     nodes["checkerboard"] = volumes.node_from_image(
         scene, images["checkerboard"], "IGRT checkerboard", nodes.get("checkerboard")
     )
     nodes["difference"] = volumes.node_from_image(
         scene, images["difference"], "IGRT difference (daily - planning)", nodes.get("difference")
     )
+    contours = nodes.get("contours") or scene.AddNewNodeByClass(
+        "vtkMRMLLabelMapVolumeNode", "IGRT planning contours"
+    )
+    nodes["contours"] = volumes.node_from_image(
+        scene, contour_labels(planning), "IGRT planning contours", contours
+    )
+    _set_colour(nodes["contours"], contour_color_node(scene))
     nodes["planning_colour"] = fusion_color_node(scene, "IGRT planning (magenta)", PLANNING_RGB)
     nodes["daily_colour"] = fusion_color_node(scene, "IGRT daily (green)", DAILY_RGB)
     _set_colour(nodes["difference"], _difference_colour(scene))
