@@ -5,6 +5,8 @@ Only fixtures live here; each test file owns its own test data builders beyond t
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,14 @@ def move_patient(planning: sitk.Image, matrix_lps, hu_scale=1.0, hu_offset=0.0, 
     img = sitk.GetImageFromArray(a.astype(np.float32))
     img.CopyInformation(planning)
     return img
+
+
+def import_module_file(name: str):
+    """The scripted module ``IGRTExtension/<name>/<name>.py``, imported as Slicer loads it (its folder on sys.path)."""
+    folder = str(REPO / "IGRTExtension" / name)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ clipped to −500: pure blue. The PNGs of every view and mode go to the test's t
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +24,11 @@ import SimpleITK as sitk
 slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 import vtk  # noqa: E402
 
-from conftest import make_block_phantom, move_patient  # noqa: E402
+from conftest import import_module_file, make_block_phantom, move_patient  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.mrml import comparison, slice_views, volumes  # noqa: E402
 from igrt.registration.compare import DEFAULT_CONTOURS, write_png  # noqa: E402
 
-MODULE_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTDailyMatch"
 BLOCK_HU = 600.0
 WINDOW, LEVEL = 400.0, 40.0
 #: Index box (k, j, i) of the planning-only block: 21 × 21 × 17.5 mm of soft tissue away from the bones,
@@ -43,13 +41,7 @@ DISPLACEMENT_LPS = (0.0, 0.0, 3.0)  # patient 3 mm superior
 
 @pytest.fixture(scope="module")
 def module():
-    sys.path.insert(0, str(MODULE_DIR))
-    try:
-        import IGRTDailyMatch
-
-        yield IGRTDailyMatch
-    finally:
-        sys.path.remove(str(MODULE_DIR))
+    return import_module_file("IGRTDailyMatch")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Hand-worked numbers in the comments (IEC 61217 HFS: lateral = LPS x, longitudina
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,22 +13,15 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 import vtk  # noqa: E402
 
+from conftest import import_module_file  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import transforms  # noqa: E402
 
-MODULE_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTCouchShift"
-
 
 @pytest.fixture(scope="module")
 def module():
-    sys.path.insert(0, str(MODULE_DIR))
-    try:
-        import IGRTCouchShift
-
-        yield IGRTCouchShift
-    finally:
-        sys.path.remove(str(MODULE_DIR))
+    return import_module_file("IGRTCouchShift")
 
 
 @pytest.fixture

@@ -13,23 +13,17 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 import vtk  # noqa: E402
 
+from conftest import import_module_file  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import fiducials, volumes  # noqa: E402
 
-MODULE_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTFiducials"
 COUCH_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTCouchShift"
 
 
 @pytest.fixture(scope="module")
 def module():
-    sys.path.insert(0, str(MODULE_DIR))
-    try:
-        import IGRTFiducials
-
-        yield IGRTFiducials
-    finally:
-        sys.path.remove(str(MODULE_DIR))
+    return import_module_file("IGRTFiducials")
 
 
 @pytest.fixture(scope="module")

@@ -11,35 +11,21 @@ HFS (IEC 61217): table-top lateral = LPS x, longitudinal = LPS z, vertical = −
 against the displacement: lateral −5, longitudinal −2, vertical −3 mm ("couch moves").
 """
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 import vtk  # noqa: E402
 
-from conftest import make_block_phantom, move_patient  # noqa: E402
+from conftest import import_module_file, make_block_phantom, move_patient  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.mrml import couch as couchnodes  # noqa: E402
 from igrt.mrml import volumes  # noqa: E402
 
-MODULES = Path(__file__).resolve().parents[2] / "IGRTExtension"
-
 
 @pytest.fixture(scope="module")
 def modules():
-    paths = [str(MODULES / "IGRTDailyMatch"), str(MODULES / "IGRTCouchShift")]
-    sys.path[:0] = paths
-    try:
-        import IGRTCouchShift
-        import IGRTDailyMatch
-
-        yield IGRTDailyMatch, IGRTCouchShift
-    finally:
-        for p in paths:
-            sys.path.remove(p)
+    return import_module_file("IGRTDailyMatch"), import_module_file("IGRTCouchShift")
 
 
 @pytest.fixture(scope="module")

@@ -1,30 +1,19 @@
 """IGRTDailyMatchLogic imported from the module file and run on real MRML (slicer-core, no Qt)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 
-from conftest import move_patient  # noqa: E402
+from conftest import import_module_file, move_patient  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import volumes  # noqa: E402
 
-MODULE_DIR = Path(__file__).resolve().parents[2] / "IGRTExtension" / "IGRTDailyMatch"
-
 
 @pytest.fixture(scope="module")
 def module():
-    sys.path.insert(0, str(MODULE_DIR))
-    try:
-        import IGRTDailyMatch
-
-        yield IGRTDailyMatch
-    finally:
-        sys.path.remove(str(MODULE_DIR))
+    return import_module_file("IGRTDailyMatch")
 
 
 def test_module_imports_headless(module):
