@@ -1,7 +1,7 @@
 """IGRT Dose Impact: planned vs fraction DVHs of the planning structures for the anatomy where the match
 (or the residual after a couch correction) put it, as a plot chart and a metrics table.
 
-The work is the core dose workflow (``igrt.dose.workflow.compute_impact``, scipy installed on first use) on
+The work is the core dose workflow (``igrt.dose.workflow.compute_impact``, NumPy only) on
 nodes converted by ``igrt.mrml.dose``; the placement (no correction, or after a 3/4/6-DOF couch) by
 ``igrt.dose.corrections.placement_after``. Template plumbing: ``IGRTModuleLib``.
 """
@@ -17,11 +17,12 @@ try:
 except ImportError:  # source tree: the shared base and the igrt core are in IGRTExtension/
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from IGRTModuleLib import base, logic, requirements
+from IGRTModuleLib import base, logic
 from IGRTModuleLib.choices import choiceEnum
 from IGRTModuleLib.widget import IGRTModuleWidget
 
 from igrt.dose.corrections import CORRECTIONS, placement_after
+from igrt.dose.workflow import compute_impact
 from igrt.errors import IGRTInputError
 from igrt.mrml import couch as couchnodes
 from igrt.mrml import dose as dosenodes
@@ -150,11 +151,6 @@ class IGRTDoseImpactLogic(logic.IGRTModuleLogic):
         """Planned vs fraction DVHs; returns {"document", "curves", "metrics", "chart"} (nodes reused when given)."""
         if doseVolume is None or segmentation is None:
             raise IGRTInputError("select the dose volume and the planning structures")
-        requirements.ensure(
-            ["scipy"], "Dose impact"
-        )  # trilinear dose (scipy.ndimage); not bundled with Slicer
-        from igrt.dose.workflow import compute_impact
-
         result = couchnodes.result_from_transform_node(matchTransform, planningIsocenterLps)
         placement = placement_after(
             {"schema_version": SCHEMA_VERSION, **result}, correction, "the match transform"

@@ -30,3 +30,26 @@ def index_to_lps(image: sitk.Image, index) -> np.ndarray:
     """LPS mm of N×3 continuous (x, y, z) indices of ``image``."""
     m = index_to_lps_matrix(image)
     return np.asarray(index, float) @ m[:3, :3].T + m[:3, 3]
+
+
+def trilinear(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Trilinear values of a (z, y, x) array at N continuous (x, y, z) indices; NaN outside the grid.
+
+    NumPy only: the core must import where SciPy is not bundled (3D Slicer).
+    """
+    shape = np.array(arr.shape[::-1])  # (nx, ny, nz)
+    inside = np.all((idx >= 0) & (idx <= shape - 1), axis=1)
+    lo = np.clip(np.floor(idx).astype(int), 0, shape - 2)
+    w = np.clip(idx - lo, 0.0, 1.0)
+    out = np.zeros(len(idx))
+    for dx in (0, 1):
+        for dy in (0, 1):
+            for dz in (0, 1):
+                weight = (
+                    (w[:, 0] if dx else 1 - w[:, 0])
+                    * (w[:, 1] if dy else 1 - w[:, 1])
+                    * (w[:, 2] if dz else 1 - w[:, 2])
+                )
+                out += weight * arr[lo[:, 2] + dz, lo[:, 1] + dy, lo[:, 0] + dx]
+    out[~inside] = np.nan
+    return out

@@ -1,7 +1,7 @@
 """Cumulative DVH and its metrics from the dose at a structure's weighted sample points.
 
-The dose at a point is trilinear between the dose grid's voxel centres (scipy ``map_coordinates``,
-order 1); a point within half a voxel outside the outermost centres takes the nearest face value, a
+The dose at a point is trilinear between the dose grid's voxel centres (:func:`igrt.image_grid.trilinear`,
+NumPy only); a point within half a voxel outside the outermost centres takes the nearest face value, a
 point beyond that is outside the dose grid and is left out of the DVH (its share is reported as
 ``covered_fraction`` < 1). Metrics (Gy, volumes in cc = 1000 mm³):
 
@@ -16,10 +16,9 @@ point beyond that is outside the dose grid and is left out of the DVH (its share
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from igrt.dose.model import Dose
-from igrt.image_grid import lps_to_index
+from igrt.image_grid import lps_to_index, trilinear
 
 D_PERCENTS = (98, 95, 50, 2)
 D_CC = 0.03
@@ -32,9 +31,8 @@ def dose_at_points(dose: Dose, points) -> tuple[np.ndarray, np.ndarray]:
     size = np.asarray(dose.image.GetSize(), float)
     index = lps_to_index(dose.image, points)
     inside = np.all((index >= -0.5) & (index <= size - 0.5), axis=1)
-    idx = np.clip(index[inside], 0.0, size - 1.0)
-    values = ndimage.map_coordinates(dose.array(), idx[:, ::-1].T, order=1, mode="nearest", prefilter=False)
-    return values.astype(np.float64), inside
+    idx = np.clip(index[inside], 0.0, size - 1.0)  # the outer half voxel takes the face value
+    return trilinear(dose.array(), idx), inside
 
 
 def dvh_metrics(values, weight_mm3: float, v_doses_gy=()) -> dict:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from igrt.image_grid import trilinear
+
 #: χ² quantile of 3 degrees of freedom at 0.95: |x|² of a 3-D standard normal stays below it 95 % of the time.
 CHI2_3DOF_95 = 7.815
 #: Samples used for the estimate (a regular subset of the region's samples).
@@ -184,7 +186,7 @@ def _values_and_gradient(image: sitk.Image, y: np.ndarray):
     h = 0.5 * float(min(image.GetSpacing()))  # a voxel wide: the slope of the trilinear image across it
 
     def at(points):
-        return _trilinear(arr, (points - origin) @ inv.T)
+        return trilinear(arr, (points - origin) @ inv.T)
 
     values = at(y)
     grad = np.empty_like(y)
@@ -193,29 +195,6 @@ def _values_and_gradient(image: sitk.Image, y: np.ndarray):
         e[k] = h
         grad[:, k] = (at(y + e) - at(y - e)) / (2 * h)
     return values, grad
-
-
-def _trilinear(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Trilinear values of a (z, y, x) array at N continuous (x, y, z) indices; NaN outside the grid.
-
-    NumPy only: the core must import where SciPy is not bundled (3D Slicer).
-    """
-    shape = np.array(arr.shape[::-1])  # (nx, ny, nz)
-    inside = np.all((idx >= 0) & (idx <= shape - 1), axis=1)
-    lo = np.clip(np.floor(idx).astype(int), 0, shape - 2)
-    w = np.clip(idx - lo, 0.0, 1.0)
-    out = np.zeros(len(idx))
-    for dx in (0, 1):
-        for dy in (0, 1):
-            for dz in (0, 1):
-                weight = (
-                    (w[:, 0] if dx else 1 - w[:, 0])
-                    * (w[:, 1] if dy else 1 - w[:, 1])
-                    * (w[:, 2] if dz else 1 - w[:, 2])
-                )
-                out += weight * arr[lo[:, 2] + dz, lo[:, 1] + dy, lo[:, 0] + dx]
-    out[~inside] = np.nan
-    return out
 
 
 def _slope(f: np.ndarray, m: np.ndarray) -> float:
