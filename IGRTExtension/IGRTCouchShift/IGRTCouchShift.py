@@ -194,6 +194,7 @@ class IGRTCouchShiftWidget(IGRTModuleWidget):
             self.ui.summaryLabel.text = problem
         else:
             self._showVerdict(outputs)
+        self.onParameterNodeModified()  # exports follow: none while the numbers are withdrawn
 
     def _showVerdict(self, outputs) -> None:
         verdict = outputs.shift["verdict"]

@@ -16,7 +16,10 @@ import pytest
 pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 
 REPO = Path(__file__).resolve().parents[2]
-MODULES = ("IGRTDailyMatch", "IGRTCouchShift", "IGRTFiducials")
+#: Every scripted module of the extension: a folder IGRTExtension/IGRT<Name>/ holding IGRT<Name>.py.
+MODULES = tuple(
+    sorted(p.name for p in (REPO / "IGRTExtension").glob("IGRT*") if (p / f"{p.name}.py").is_file())
+)
 NOT_BUNDLED = ("scipy", "itk", "rtk")
 
 #: Run in the child: block NOT_BUNDLED, import each module file from its folder, report what loaded,
@@ -53,7 +56,7 @@ from igrt.errors import IGRTInputError
 
 volume = slicer.vtkMRMLScene().AddNewNodeByClass("vtkMRMLScalarVolumeNode", "planning")
 try:
-    module.IGRTFiducialsLogic().detect(volume, "planning")
+    sys.modules["IGRTFiducials"].IGRTFiducialsLogic().detect(volume, "planning")
     report["refusal"] = None
 except IGRTInputError as exc:
     report["refusal"] = str(exc)
@@ -70,6 +73,10 @@ def report():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_every_module_is_checked():
+    assert {"IGRTDailyMatch", "IGRTCouchShift", "IGRTFiducials"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("module", MODULES)
