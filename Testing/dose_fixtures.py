@@ -19,7 +19,8 @@ from igrt.io.rtstruct import RT_STRUCTURE_SET_CLASS
 FOR_UID = "1.2.826.0.1.3680043.8.498.11.1"
 
 
-def _base(sop_class, modality, patient_id):
+def dicom_dataset(sop_class, modality, patient_id):
+    """A new dataset with its file meta (Explicit VR Little Endian) and a fresh SOP Instance UID."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -35,7 +36,7 @@ def _base(sop_class, modality, patient_id):
 
 def write_rtstruct(path, rois, for_uid=FOR_UID, patient_id="DOSE"):
     """``rois``: [(name, [contour (N, 3) LPS arrays])]; closed planar contours, ROI numbers from 1."""
-    ds = _base(RT_STRUCTURE_SET_CLASS, "RTSTRUCT", patient_id)
+    ds = dicom_dataset(RT_STRUCTURE_SET_CLASS, "RTSTRUCT", patient_id)
     ref = Dataset()
     ref.FrameOfReferenceUID = for_uid
     ds.ReferencedFrameOfReferenceSequence = Sequence([ref])
@@ -88,7 +89,7 @@ def write_rtdose(
 ):
     """Write ``gy`` ((z, y, x) Gy) as a 32-bit RTDOSE; ``offsets``: "relative", "absolute" or "descending"
     (the frames stored from the highest z down, with negative relative offsets); scaling None omits it."""
-    ds = _base(RT_DOSE_CLASS, "RTDOSE", patient_id)
+    ds = dicom_dataset(RT_DOSE_CLASS, "RTDOSE", patient_id)
     gy = np.asarray(gy, float)
     nz = gy.shape[0]
     z = np.asarray(origin[2], float) + np.arange(nz) * spacing[2]

@@ -206,32 +206,9 @@ class IGRTDoseImpactTest(base.ScriptedLoadableModuleTest):
         self.test_BadInputIsRefused()
 
     def test_DisplacedAndCorrected(self):
-        import numpy as np
-        import SimpleITK as sitk
+        from IGRTDoseImpactLib import syntheticcase
 
-        from igrt import geometry
-        from igrt.mrml import transforms, volumes
-
-        scene = slicer.mrmlScene
-        z, y, x = np.meshgrid(*(np.arange(61.0) - 30.5 for _ in range(3)), indexing="ij")
-        dose = sitk.GetImageFromArray((10.0 + 0.1 * x).astype(np.float32))
-        dose.SetOrigin((-30.5, -30.5, -30.5))
-        doseNode = volumes.node_from_image(scene, dose, "Dose")
-        cube = sitk.GetImageFromArray(
-            ((np.abs(x) < 10) & (np.abs(y) < 10) & (np.abs(z) < 10)).astype(np.uint8)
-        )
-        cube.CopyInformation(dose)
-        labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
-        volumes.update_node_from_image(labels, cube)
-        segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
-        slicer.vtkSlicerSegmentationsModuleLogic().ImportLabelmapToSegmentationNode(labels, segmentation)
-        planning = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "planning")
-        daily = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "daily")
-        planning.SetAttribute("IGRT.PatientPosition", "HFS")
-        match = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "IGRT match")
-        # Patient displaced 5 mm to the left and turned 2° about z at the isocenter (0, 0, 0).
-        m = geometry.rigid_about_point(geometry.rotation_xyz_deg(0, 0, 2.0), (0, 0, 0), (5.0, 0.0, 0.0))
-        transforms.update_transform_node(match, m, planning, daily, (0, 0, 0), (0, 0, 0))
+        doseNode, segmentation, match = syntheticcase.linear_dose_cube_case(slicer.mrmlScene)
         logic = IGRTDoseImpactLogic()
         out = logic.process(doseNode, segmentation, match, "none")
         delta = out["document"]["structures"][0]["delta"]["mean_gy"]

@@ -11,9 +11,9 @@ import json
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
+from dose_fixtures import dicom_dataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from igrt.errors import IGRTInputError
 from igrt.io.rtstruct import RT_STRUCTURE_SET_CLASS, read_point_rois
@@ -60,16 +60,7 @@ def test_structure_set_without_points_and_other_files_are_refused(shared_data, t
 
 def _rtstruct(path, rois):
     """Write a minimal RTSTRUCT: ``rois`` = [(name, geometric type, flat contour data)]."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RT_STRUCTURE_SET_CLASS
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = RT_STRUCTURE_SET_CLASS
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "RTSTRUCT"
-    ds.PatientID = "MARKERS"
+    ds = dicom_dataset(RT_STRUCTURE_SET_CLASS, "RTSTRUCT", "MARKERS")
     ds.StructureSetROISequence = Sequence()
     ds.ROIContourSequence = Sequence()
     for number, (name, kind, data) in enumerate(rois, start=1):

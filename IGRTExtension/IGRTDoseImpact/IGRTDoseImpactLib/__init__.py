@@ -1,0 +1,1 @@
+"""Helpers of the IGRTDoseImpact module (no Qt)."""
