@@ -121,11 +121,17 @@ class IGRTDailyMatchWidget(IGRTModuleWidget):
         self.ui.adjustHandlesCheckBox.connect("toggled(bool)", self.onAdjustHandles)
         self._flickerTimer = base.qt.QTimer()
         self._flickerTimer.connect("timeout()", self.onFlickerTimeout)
+        # Checkerboard/difference are volumes computed from the result: remade once the hand edit pauses.
+        self._comparisonTimer = base.qt.QTimer()
+        self._comparisonTimer.setSingleShot(True)
+        self._comparisonTimer.setInterval(400)
+        self._comparisonTimer.connect("timeout()", self.onComparisonTimeout)
         self.ui.progressBar.hide()
         self.logic.resultChanged = self._onLiveResult
 
     def cleanup(self) -> None:
         self._stopFlicker()
+        self._comparisonTimer.stop()
         IGRTModuleWidget.cleanup(self)
 
     def exit(self) -> None:
@@ -174,6 +180,14 @@ class IGRTDailyMatchWidget(IGRTModuleWidget):
     def _onLiveResult(self, outputs, problem) -> None:
         """The transform was moved by hand: the table already holds the new numbers; the label follows."""
         self.ui.resultLabel.text = problem or IGRTDailyMatchLogic.summary(outputs.result)
+        p = self._parameterNode
+        if not problem and p and p.comparisonMode.value in IGRTDailyMatchLogic.COMPUTED_MODES:
+            self._comparisonTimer.start()  # restarted by every further change
+
+    def onComparisonTimeout(self) -> None:
+        p = self._parameterNode
+        if p and self.logic.comparisonStale:
+            self.guarded(self.logic.showComparison, p.comparisonMode.value, p.fusionOpacity)
 
     def _showResult(self, outputs) -> None:
         self._parameterNode.outputTransform = outputs.transform_node
@@ -241,8 +255,13 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
         outputTransform=None,
         resultTable=None,
         progress=None,
+        planNode=None,
     ):
-        """Run the match and write the transform (applied to the daily volume), table and comparison."""
+        """Run the match and write the transform (applied to the daily volume), table and comparison.
+
+        ``planNode`` (a SlicerRT plan) gives the planning isocenter and goes through the workflow's plan
+        check, as ``igrt match --plan`` does; it excludes ``planningIsocenterLps``.
+        """
         if planningVolume is None or dailyVolume is None:
             raise IGRTInputError("select both the planning and the daily volume")
         options = MatchOptions(
@@ -267,6 +286,7 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
                 table_node=resultTable,
                 comparison_nodes=reuse.comparison_nodes if reuse else None,
                 progress=progress,
+                plan_node=planNode,
                 **identities,
             )
         self._inputs = (planningVolume, dailyVolume)
@@ -275,13 +295,19 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
         return self.outputs
 
     def processParameterNode(self, p, progress=None):
-        """``process`` with the choices stored in a parameter node."""
+        """``process`` with the choices stored in a parameter node (an isocenter from the plan: the plan)."""
+        fromPlan = p.isocenterSource == IsocenterSource.PLAN
+        if fromPlan and p.planNode is None:
+            raise IGRTInputError("isocenter from the plan: select an RT plan (or choose another source)")
         return self.process(
             p.planningVolume,
             p.dailyVolume,
             method=p.method.value,
-            planningIsocenterLps=self.planningIsocenterLps(
-                p.isocenterSource.value, p.planNode, p.isocenterMarkups, p.planningVolume
+            planNode=p.planNode if fromPlan else None,
+            planningIsocenterLps=None
+            if fromPlan
+            else self.planningIsocenterLps(
+                p.isocenterSource.value, None, p.isocenterMarkups, p.planningVolume
             ),
             dailyIsocenterLps=nodes.dailyIsocenterLps(p.dailyIsocenterMarkups, p.dailyVolume),
             clipBoxMm=(p.clipBoxSizeLR, p.clipBoxSizeAP, p.clipBoxSizeSI),
