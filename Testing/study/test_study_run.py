@@ -103,7 +103,7 @@ def test_existing_scheduler_by_address_gives_the_same_study_csv(study):
 
     root, _ = study
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     ) as c:
         outcome = run_study(
             read_manifest(root / "manifest.csv"), root / "external", scheduler=c.scheduler_address

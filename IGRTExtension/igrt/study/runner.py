@@ -84,7 +84,7 @@ def dask_client(workers: int | None, scheduler: str | None):
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free loopback port: never a clash with another cluster on 8787
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
