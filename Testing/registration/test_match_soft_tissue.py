@@ -98,3 +98,48 @@ def test_refinement_without_real_gain_keeps_the_bone_match():
     assert auto.stages[1].get("rejected"), auto.stages
     np.testing.assert_allclose(auto.matrix_lps, bone.matrix_lps, atol=1e-9)
     np.testing.assert_allclose(auto.translation_mm, geometry.displacement_at(m, iso), atol=0.3)
+
+
+def test_a_soft_candidate_below_the_floor_leaves_the_bone_match_standing():
+    # The daily image is unreadable around the target (noise over a 40 mm sphere: streaks, gas): the
+    # soft-tissue candidate scores far below the 0.45 floor there. auto must not refuse the whole match
+    # for it (it did: the last stage's similarity was checked), nor take it: the bone candidate stands.
+    base, planning, iso = _setup()
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(0.5, -0.5, 1.0), iso, (4, -3, 2))
+    daily = move_patient(planning, m, noise=10)
+    a = sitk.GetArrayFromImage(daily)
+    z, y, x = np.meshgrid(*(np.arange(n) for n in a.shape), indexing="ij")
+    pts = np.stack([x, y, z], -1) * np.array(daily.GetSpacing()) + np.array(daily.GetOrigin())
+    hidden = np.linalg.norm(pts - geometry.apply(m, iso), axis=-1) < 40.0
+    a[hidden] = 30.0 + np.random.default_rng(5).normal(0, 150, int(hidden.sum()))
+    noisy = sitk.GetImageFromArray(a.astype(np.float32))
+    noisy.CopyInformation(daily)
+    auto = _match(planning, noisy, iso, "auto", soft_mask=_organ_mask(planning))
+    bone = _match(planning, noisy, iso, "bone")
+    soft = auto.stages[1]
+    assert soft["stage"] == "soft" and soft["rejected"] and soft["similarity_after"] < 0.45, auto.stages
+    assert auto.stages[0].get("chosen") and not soft.get("chosen")
+    np.testing.assert_allclose(auto.matrix_lps, bone.matrix_lps, atol=1e-9)
+    np.testing.assert_allclose(auto.translation_mm, geometry.displacement_at(m, iso), atol=0.3)
+    assert any("below the 0.45 floor" in w for w in auto.warnings), auto.warnings
+
+
+def test_candidates_that_disagree_flag_the_match_and_rigid_ones_do_not():
+    base, planning, iso = _setup()
+    mask = _organ_mask(planning)
+    moved = _match(
+        planning,
+        move_patient(_with_organ(base, ORGAN_SHIFT), np.eye(4), noise=5),
+        iso,
+        "auto",
+        soft_mask=mask,
+    )
+    u = moved.quality["uncertainty"]
+    # The target moved 3.8 mm against the bone: the two candidates are that far apart, far more than
+    # their bounds; the target's candidate is the result and the match asks for review.
+    assert u["candidates_disagree"] and u["flag"], u
+    assert any(r.startswith("the candidates disagree") for r in u["reasons"])
+    assert [c["taken"] for c in u["candidates"]] == [True, True]
+    m = geometry.rigid_about_point(geometry.rotation_xyz_deg(0.5, -0.5, 1.0), iso, (4, -3, 2))
+    rigid = _match(planning, move_patient(planning, m, noise=10), iso, "auto", soft_mask=mask)
+    assert not rigid.quality["uncertainty"]["candidates_disagree"], rigid.quality["uncertainty"]
