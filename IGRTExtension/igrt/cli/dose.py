@@ -11,7 +11,7 @@ from igrt.result import write_json
 def add_parser(sub) -> None:
     dvh = sub.add_parser("dvh", help="cumulative DVH and metrics of structures in a dose")
     dvh.add_argument("dose", nargs="+", help="RTDOSE file(s) (several need --sum) or a dose volume in Gy")
-    dvh.add_argument("structures", help="RTSTRUCT, Slicer .seg.nrrd or label-map volume")
+    dvh.add_argument("structures", help="RTSTRUCT, Slicer .seg.nrrd / .seg.vtm or label-map volume")
     _common(dvh)
     dvh.add_argument("--out", required=True, help="DVH JSON to write")
     dvh.set_defaults(func=run_dvh)
@@ -28,7 +28,9 @@ def add_parser(sub) -> None:
         "one per fraction, accumulated over the course",
     )
     imp.add_argument("--dose", nargs="+", required=True, help="RTDOSE file(s) or a dose volume in Gy")
-    imp.add_argument("--structures", required=True, help="RTSTRUCT, Slicer .seg.nrrd or label-map volume")
+    imp.add_argument(
+        "--structures", required=True, help="RTSTRUCT, Slicer .seg.nrrd / .seg.vtm or label-map volume"
+    )
     imp.add_argument("--fractions", type=int, help="fractions of the course (= the number of results given)")
     _common(imp)
     imp.add_argument("--out", required=True, help="dose-impact JSON to write")
@@ -46,7 +48,11 @@ def _common(p) -> None:
 def run_dvh(args) -> int:
     _check_out(args.out, [*args.dose, args.structures])
     doc = dvh_document(
-        args.dose, args.structures, names=args.structure, sum_doses=args.sum, v_doses_gy=args.v_dose
+        args.dose,
+        _structures(args.structures),
+        names=args.structure,
+        sum_doses=args.sum,
+        v_doses_gy=args.v_dose,
     )
     write_json(args.out, doc)
     say(f"{'structure':<20s} {'cc':>9s} {'mean':>7s} {'D98':>7s} {'D95':>7s} {'D50':>7s} {'D2':>7s}  Gy")
@@ -65,7 +71,7 @@ def run_impact(args) -> int:
     doc = dose_impact(
         args.placements,
         args.dose,
-        args.structures,
+        _structures(args.structures),
         fractions=args.fractions,
         names=args.structure,
         sum_doses=args.sum,
@@ -84,6 +90,17 @@ def run_impact(args) -> int:
     say(f"approximation: {doc['approximation']}")
     _finish(doc, args.out)
     return 0
+
+
+def _structures(path):
+    """The STRUCTURES argument: a .seg.vtm is read by the VTK reader of the MRML layer, the rest by the core."""
+    if not str(path).lower().endswith(".seg.vtm"):
+        return path
+    try:
+        from igrt.mrml.seg_vtm import read_seg_vtm
+    except ImportError as e:
+        raise IGRTInputError(f"{path}: reading a .seg.vtm needs VTK (pip install vtk)") from e
+    return read_seg_vtm(path)
 
 
 def _check_out(out, inputs) -> None:

@@ -143,6 +143,15 @@ def compute_dvh(dose: Dose, structures: StructureSet, names=None, v_doses_gy=(),
     }
 
 
+def _structure_set(structures) -> StructureSet:
+    """A StructureSet as given, or read from its path (:func:`igrt.io.structures.read_structures`)."""
+    if isinstance(structures, StructureSet):
+        return structures
+    from igrt.io.structures import read_structures
+
+    return read_structures(structures)
+
+
 def dvh_document(
     dose_paths, structures_path, *, names=None, sum_doses=False, v_doses_gy=(), spacing_mm=None
 ) -> dict:
@@ -152,8 +161,9 @@ def dvh_document(
     ----------
     dose_paths : path or list of paths
         RTDOSE file(s) (summed when ``sum_doses``) or one dose volume file in Gy.
-    structures_path : path
-        RTSTRUCT, Slicer ``.seg.nrrd`` or label-map volume.
+    structures_path : path or StructureSet
+        RTSTRUCT, Slicer ``.seg.nrrd`` or label-map volume (or structures already read, e.g. a ``.seg.vtm``
+        by :func:`igrt.mrml.seg_vtm.read_seg_vtm`).
     names : list of str, optional
         Structures to report (default: every non-empty one).
     v_doses_gy : sequence of float
@@ -167,11 +177,10 @@ def dvh_document(
         ``schema_version``, ``kind`` "igrt.dvh", ``structures``: [{name, volume_cc, metrics, dvh}], ...
     """
     from igrt.io.dose import read_dose
-    from igrt.io.structures import read_structures
 
     _check_v_doses(v_doses_gy)
     dose = read_dose(dose_paths, sum_doses=sum_doses)
-    structures = read_structures(structures_path)
+    structures = _structure_set(structures_path)
     return compute_dvh(dose, structures, names=names, v_doses_gy=v_doses_gy, spacing_mm=spacing_mm)
 
 
@@ -297,7 +306,6 @@ def dose_impact(
     """
     from igrt.dose.corrections import read_placement
     from igrt.io.dose import read_dose
-    from igrt.io.structures import read_structures
 
     paths = (
         [placements]
@@ -308,7 +316,7 @@ def dose_impact(
     _check_v_doses(v_doses_gy)
     _check_fractions(fractions, len(read))
     dose = read_dose(dose_paths, sum_doses=sum_doses)
-    structures = read_structures(structures_path)
+    structures = _structure_set(structures_path)
     return compute_impact(dose, structures, read, fractions=fractions, names=names, v_doses_gy=v_doses_gy)
 
 

@@ -73,10 +73,10 @@ def read_contour_structures(path) -> StructureSet:
     frames = {s.frame_of_reference_uid for s in structures if s.frame_of_reference_uid}
     if len(frames) > 1:
         raise IGRTInputError(f"{path}: its ROIs refer to {len(frames)} different frames of reference")
-    slab = _slab_mm(structures, path)
+    slab = contour_slab_mm(structures, path)
     for s in structures:
         s.slab_mm = slab
-        warnings += _plane_gaps(s, slab)
+        warnings += plane_gap_warnings(s, slab)
     if empty:
         warnings.append(f"ROIs without contours (empty, left out): {', '.join(empty)}")
     return StructureSet(
@@ -110,26 +110,32 @@ def _contours(item, name: str, path) -> tuple[list[np.ndarray], set[str]]:
             data = _contour_data(contour)
         except (TypeError, ValueError, UnicodeDecodeError) as e:
             raise IGRTInputError(f"{where} has unreadable Contour Data") from e
-        if data.size % 3 or data.size < 9:
-            raise IGRTInputError(
-                f"{where} has {data.size} Contour Data values: a closed contour needs ≥ 3 points"
-            )
-        pts = data.reshape(-1, 3)
-        if not np.all(np.isfinite(pts)):
-            raise IGRTInputError(f"{where} has non-finite coordinates")
-        if np.ptp(pts[:, 2]) > PLANE_TOL_MM:
-            raise IGRTInputError(
-                f"{where} is not on an axial plane (z spans {np.ptp(pts[:, 2]):.3f} mm): "
-                "only axial contour planes are supported"
-            )
-        if polygon_area_mm2(pts) < MIN_AREA_MM2:
-            raise IGRTInputError(f"{where} encloses no area (all points on a line)")
-        if self_intersects(pts):
-            raise IGRTInputError(
-                f"{where} crosses itself (self-intersecting polygon at z = {pts[0, 2]:.2f} mm)"
-            )
+        pts = checked_contour(data, where)
         contours.append(pts)
     return contours, kinds
+
+
+def checked_contour(data, where: str) -> np.ndarray:
+    """A closed axial contour as (N, 3) LPS points from flat x, y, z values, refused in one line when it is
+    too short, not finite, not axial, without area or crossing itself (``where`` names it)."""
+    data = np.asarray(data, float).ravel()
+    if data.size % 3 or data.size < 9:
+        raise IGRTInputError(
+            f"{where} has {data.size} Contour Data values: a closed contour needs ≥ 3 points"
+        )
+    pts = data.reshape(-1, 3)
+    if not np.all(np.isfinite(pts)):
+        raise IGRTInputError(f"{where} has non-finite coordinates")
+    if np.ptp(pts[:, 2]) > PLANE_TOL_MM:
+        raise IGRTInputError(
+            f"{where} is not on an axial plane (z spans {np.ptp(pts[:, 2]):.3f} mm): "
+            "only axial contour planes are supported"
+        )
+    if polygon_area_mm2(pts) < MIN_AREA_MM2:
+        raise IGRTInputError(f"{where} encloses no area (all points on a line)")
+    if self_intersects(pts):
+        raise IGRTInputError(f"{where} crosses itself (self-intersecting polygon at z = {pts[0, 2]:.2f} mm)")
+    return pts
 
 
 def _contour_data(contour) -> np.ndarray:
@@ -143,7 +149,7 @@ def _contour_data(contour) -> np.ndarray:
     return np.array([float(v) for v in values], float)
 
 
-def _slab_mm(structures: list[Structure], path) -> float:
+def contour_slab_mm(structures: list[Structure], path) -> float:
     """The contour plane spacing of the set: the median gap between neighbouring planes of its ROIs."""
     gaps = []
     for s in structures:
@@ -159,7 +165,7 @@ def _slab_mm(structures: list[Structure], path) -> float:
     return float(np.median(gaps))
 
 
-def _plane_gaps(s: Structure, slab: float) -> list[str]:
+def plane_gap_warnings(s: Structure, slab: float) -> list[str]:
     """Warn where an ROI skips contour planes (that part of it is empty, as drawn)."""
     z = np.unique(np.round([c[0, 2] for c in s.contours], 3))
     skipped = np.flatnonzero(np.diff(z) > 1.5 * slab)

@@ -1,4 +1,5 @@
-"""Read the structures of a DVH or dose-impact run: an RTSTRUCT, a Slicer ``.seg.nrrd`` or a label map."""
+"""Read the structures of a DVH or dose-impact run: an RTSTRUCT, a Slicer ``.seg.nrrd`` or a label map
+(a ``.seg.vtm`` needs VTK: :func:`igrt.mrml.seg_vtm.read_seg_vtm`)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,7 @@ def read_structures(path) -> StructureSet:
 
         return read_seg_nrrd(p)
     if name.endswith(".seg.vtm"):
-        raise IGRTInputError(
-            f"{p}: .seg.vtm (closed surfaces) is not read yet: save the segmentation as .seg.nrrd"
-        )
+        raise IGRTInputError(f"{p}: a .seg.vtm needs VTK: read it with igrt.mrml.seg_vtm.read_seg_vtm")
     if name.endswith(VOLUME_SUFFIXES):
         from igrt.io.segmentation import read_label_map
 
