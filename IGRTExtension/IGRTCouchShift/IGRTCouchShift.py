@@ -149,11 +149,7 @@ if base.IN_SLICER_APP:
 class IGRTCouchShiftWidget(IGRTModuleWidget):
     """Thin GUI: Apply, verdict label (live while the match transform moves), export buttons."""
 
-    TITLE = "Couch Shift"
     VERDICT_COLORS = {"within tolerance": "#1b7f1b", "apply shift": "#b36b00", "escalate": "#b00020"}
-
-    def createLogic(self):
-        return IGRTCouchShiftLogic()
 
     def setupWidgets(self) -> None:
         self.ui.targetSegmentSelector.setSegmentationNodeSelectorVisible(False)  # the combo box above

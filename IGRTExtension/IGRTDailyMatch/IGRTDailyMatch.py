@@ -104,16 +104,11 @@ class IGRTDailyMatchParameterNode:
 class IGRTDailyMatchWidget(IGRTModuleWidget):
     """Thin GUI: Apply, progress, live result label, comparison choices and the flicker timer."""
 
-    TITLE = "IGRT Daily Match"
-
     def __init__(self, parent=None) -> None:
         IGRTModuleWidget.__init__(self, parent)
         self._flickerTimer = None
         self._flickerPhase = False
         self._shownComparison = None  # (mode, opacity, interval) last applied to the views
-
-    def createLogic(self):
-        return IGRTDailyMatchLogic()
 
     def setupWidgets(self) -> None:
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)

@@ -101,11 +101,6 @@ class IGRTFiducialsParameterNode:
 class IGRTFiducialsWidget(IGRTModuleWidget):
     """Thin GUI: detect / collect / exclude / lock / match buttons."""
 
-    TITLE = "IGRT Fiducials"
-
-    def createLogic(self):
-        return IGRTFiducialsLogic()
-
     def setupWidgets(self) -> None:
         self.ui.detectPlanningButton.connect("clicked(bool)", lambda: self.onDetect("planning"))
         self.ui.detectDailyButton.connect("clicked(bool)", lambda: self.onDetect("daily"))
@@ -173,7 +168,7 @@ class IGRTFiducialsWidget(IGRTModuleWidget):
         _, markers, editor = self._role(role)
         row = editor.tableWidget().currentRow() if markers is not None else -1
         if row < 0:
-            slicer.util.errorDisplay("select a point in the list first", windowTitle=self.TITLE)
+            slicer.util.errorDisplay("select a point in the list first", windowTitle=self.title())
             return
         excluded = self.logic.toggleExcluded(markers, row)
         label = markers.GetNthControlPointLabel(row)

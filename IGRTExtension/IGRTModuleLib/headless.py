@@ -16,6 +16,7 @@ class ScriptedLoadableModule:
 class ScriptedLoadableModuleWidget:
     def __init__(self, parent=None):
         self.parent = parent
+        self.moduleName = type(self).__name__.removesuffix("Widget")  # as Slicer's template names it
 
 
 class ScriptedLoadableModuleLogic:

@@ -6,6 +6,8 @@ reloads the ``igrt`` core with the module (:mod:`.reload`). A module widget adds
 ``setupWidgets`` and reacts to its parameters in ``onParameterNodeModified``.
 """
 
+import sys
+
 import slicer
 import vtk
 
@@ -14,7 +16,10 @@ from IGRTModuleLib.base import PLAN_NODE_CLASS, ScriptedLoadableModuleWidget, VT
 
 
 class IGRTModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Thin GUI base: the module's Logic does the work; subclasses set ``TITLE`` and ``createLogic``."""
+    """Thin GUI base: the module's Logic (``<module>Logic`` of the module file) does the work.
+
+    Dialogs are titled with the module's title (``IGRTModule.TITLE``) unless ``TITLE`` says otherwise.
+    """
 
     TITLE = ""
 
@@ -37,9 +42,16 @@ class IGRTModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setupWidgets()
         self.initializeParameterNode()
 
+    def _moduleFile(self):
+        return sys.modules[type(self).__module__]
+
     def createLogic(self):
-        """The module's Logic instance (subclasses return theirs)."""
-        raise NotImplementedError
+        """The module's Logic: the class ``<module>Logic`` defined next to this widget."""
+        return getattr(self._moduleFile(), f"{self.moduleName}Logic")()
+
+    def title(self) -> str:
+        """Title of the module's dialogs: ``TITLE``, else the module's own title."""
+        return self.TITLE or getattr(self._moduleFile(), self.moduleName).TITLE
 
     def setupWidgets(self) -> None:
         """Connect the module's own buttons (called once the .ui and the Logic exist)."""
@@ -93,7 +105,7 @@ class IGRTModuleWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             with slicer.util.WaitCursor():  # restored before any dialog opens
                 return function(*args, **kwargs)
 
-        return errors.guarded(self.TITLE, busy)
+        return errors.guarded(self.title(), busy)
 
     def onReload(self) -> None:
         """Developer reload: re-read the ``igrt`` core and this library too, then the module file."""

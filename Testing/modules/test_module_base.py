@@ -11,6 +11,7 @@ slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not in
 
 from IGRTModuleLib import base, choices, errors, nodes, requirements  # noqa: E402
 
+from conftest import import_module_file  # noqa: E402
 from igrt import geometry  # noqa: E402
 from igrt.couch.correction import COUCH_MODELS, ORIENTATIONS  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
@@ -123,3 +124,19 @@ def test_reload_rereads_the_core_with_the_module():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("reloaded ")
+
+
+@pytest.mark.parametrize(
+    "name, title",
+    [
+        ("IGRTDailyMatch", "IGRT Daily Match"),
+        ("IGRTCouchShift", "Couch Shift"),
+        ("IGRTFiducials", "Fiducials"),
+    ],
+)
+def test_widget_base_finds_the_module_logic_and_title(name, title):
+    module = import_module_file(name)
+    widget = getattr(module, f"{name}Widget")()  # the headless stand-in parent: no GUI is built
+    assert widget.moduleName == name
+    assert type(widget.createLogic()) is getattr(module, f"{name}Logic")
+    assert widget.title() == title == getattr(module, name).TITLE
