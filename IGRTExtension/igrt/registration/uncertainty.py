@@ -70,7 +70,7 @@ class StageUncertainty:
 
 
 def unbounded(rotations: bool = True) -> StageUncertainty:
-    """The estimate when the region cannot give one (too few samples): infinite bounds."""
+    """The estimate when the region cannot give one (too few samples, a singular fit): infinite bounds."""
     return StageUncertainty(np.inf, np.inf, np.zeros(6), np.full((6, 6), np.inf), 0, rotations)
 
 
@@ -278,7 +278,9 @@ def quality_uncertainty(
     t, r = chosen.translation_mm_95, chosen.rotation_deg_95
     reasons = []
     if not (np.isfinite(t) and np.isfinite(r)):
-        reasons.append("the region has too few samples inside the daily image to estimate the uncertainty")
+        reasons.append(
+            "no bound could be made: too few samples inside the daily image, or too little structure in the region"
+        )
     else:
         if t > limit_mm:
             reasons.append(f"the 95% bound on the translation, {t:.2f} mm, exceeds {limit_mm:g} mm")
