@@ -81,7 +81,7 @@ def test_manifest_paths_are_relative_to_the_manifest_and_options_parsed(folder, 
         (f"{HEADER},known_lateral_mm\nP1,1,images/ct.mha,images/cbct.mha,1mm\n", "'1mm' is not a number"),
         (
             f"{HEADER},dose\nP1,1,images/ct.mha,images/cbct.mha,images/ct.mha\n",
-            "dose impact is not available",
+            "needs both dose and structures",
         ),
         (f"{HEADER},plan,isocenter\nP1,1,images/ct.mha,images/cbct.mha,images/ct.mha,0;0;0\n", "not both"),
     ],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from igrt.cli.common import ORIENTATION_HELP, point, say
-from igrt.cli.study import Progress
+from igrt.cli.study import add_cluster_arguments, with_progress
 from igrt.review.workflow import check_review_options, review
 from igrt.study.commission import Generator, commission, default_offsets, quick_offsets, read_offsets
 from igrt.study.runner import check_run_options
@@ -38,11 +38,7 @@ def add_parser(sub) -> None:
     c.add_argument(
         "--tolerance-deg", type=float, help="largest |measured − known| per rotation axis (degrees)"
     )
-    where = c.add_mutually_exclusive_group()
-    where.add_argument(
-        "--workers", type=int, help="worker processes of the embedded local cluster (default 2)"
-    )
-    where.add_argument("--scheduler", help="address of an existing Dask scheduler, tcp://HOST:PORT")
+    add_cluster_arguments(c)
     c.set_defaults(func=run)
 
 
@@ -69,22 +65,9 @@ def run(args) -> int:
     say(
         f"{len(offsets)} known offset(s); making the daily images ({'your CT' if args.planning else generator.phantom + ' phantom'})"
     )
-    progress = Progress()
-    try:
-        outcome = commission(
-            args.out,
-            offsets,
-            generator,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            on_start=progress.start,
-            on_row=progress.row,
-        )
-    finally:
-        progress.close()
-    for row in outcome.rows:
-        if row["status"] != "ok":
-            say(f"failed: {row['patient']}/{row['fraction']}: {row['reason']}")
+    outcome = with_progress(
+        commission, args.out, offsets, generator, workers=args.workers, scheduler=args.scheduler
+    )
     say(f"{outcome.ok} ok, {outcome.failed} failed in {outcome.wall_s:.1f} s")
     if not outcome.ok:
         say("no fraction matched: no known-shift report")

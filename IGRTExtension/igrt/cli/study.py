@@ -27,14 +27,19 @@ def add_parser(sub) -> None:
     r.add_argument(
         "--out", required=True, help="study folder: fractions/, study.csv, stats.json, report.html"
     )
-    where = r.add_mutually_exclusive_group()
+    add_cluster_arguments(r)
+    r.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
+    add_protocol_arguments(r)
+    r.set_defaults(func=run)
+
+
+def add_cluster_arguments(p) -> None:
+    """``--workers N`` (embedded cluster) or ``--scheduler ADDRESS`` (existing cluster), one of them."""
+    where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--workers", type=int, help="worker processes of the embedded local cluster (default 2)"
     )
     where.add_argument("--scheduler", help="address of an existing Dask scheduler, tcp://HOST:PORT")
-    r.add_argument("--retries", type=int, default=2, help="Dask retries of a task that raises (default 2)")
-    add_protocol_arguments(r)
-    r.set_defaults(func=run)
 
 
 class Progress:
@@ -63,27 +68,27 @@ class Progress:
             self.bar.close()
 
 
-def run(args) -> int:
-    options = protocol_options(args)
-    check_review_options(**options)  # before anything runs, not after the study
-    check_run_options(args.workers, args.scheduler)
-    manifest = read_manifest(args.manifest)  # refuses a bad manifest (exit 2) before anything runs
+def with_progress(run, *args, **kwargs):
+    """Call a study runner (``run_study``, ``commission``) with the progress bar; list the failures."""
     progress = Progress()
     try:
-        outcome = run_study(
-            manifest,
-            args.out,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            retries=args.retries,
-            on_start=progress.start,
-            on_row=progress.row,
-        )
+        outcome = run(*args, on_start=progress.start, on_row=progress.row, **kwargs)
     finally:
         progress.close()
     for row in outcome.rows:
         if row["status"] != "ok":
             say(f"failed: {row['patient']}/{row['fraction']}: {row['reason']}")
+    return outcome
+
+
+def run(args) -> int:
+    options = protocol_options(args)
+    check_review_options(**options)  # before anything runs, not after the study
+    check_run_options(args.workers, args.scheduler)
+    manifest = read_manifest(args.manifest)  # refuses a bad manifest (exit 2) before anything runs
+    outcome = with_progress(
+        run_study, manifest, args.out, workers=args.workers, scheduler=args.scheduler, retries=args.retries
+    )
     if outcome.ok:
         stats = review(outcome.study_csv, stats_out=f"{args.out}/stats.json", report_dir=args.out, **options)
         known = stats.get("known_shift")

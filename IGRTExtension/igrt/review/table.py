@@ -89,6 +89,16 @@ def read_rows(path) -> tuple[list[str], list[dict]]:
     return header, out
 
 
+def check_header(path, header: list, required=(), allowed=None, hint: str = "") -> None:
+    """Refuse a table that misses a ``required`` column or has one outside ``allowed`` (one line)."""
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise IGRTInputError(f"{path}: missing column(s) {', '.join(missing)}")
+    unknown = [c for c in header if allowed is not None and c not in allowed]
+    if unknown:
+        raise IGRTInputError(f"{path}: unknown column(s) {', '.join(unknown)}{hint}")
+
+
 def fraction_order(labels: list[str]) -> tuple[list, str]:
     """Sort keys for fraction labels: numeric when every label is a number, else natural order."""
     try:
@@ -114,9 +124,7 @@ def read_shift_table(path) -> ShiftTable:
         Fractions sorted per patient by the ``fraction`` column, set-up errors (patient is displaced).
     """
     header, rows = read_rows(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise IGRTInputError(f"{path}: missing column(s) {', '.join(missing)}")
+    check_header(path, header, REQUIRED_COLUMNS)
     rot_given = [c for c in ROTATION_COLUMNS if c in header]
     if rot_given and len(rot_given) != 3:
         raise IGRTInputError(f"{path}: give all of {', '.join(ROTATION_COLUMNS)} or none")

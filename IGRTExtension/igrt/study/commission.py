@@ -24,7 +24,7 @@ from igrt.couch.correction import displacement_from_couch_correction
 from igrt.errors import IGRTInputError
 from igrt.result import atomic_write_text
 from igrt.review.known_shift import AXES
-from igrt.review.table import finite_number, read_rows
+from igrt.review.table import check_header, finite_number, read_rows
 from igrt.study.manifest import read_manifest
 from igrt.study.runner import check_run_options, dask_client, default_workers, run_study
 
@@ -69,9 +69,7 @@ def read_offsets(path) -> list[dict]:
     columns = [f"known_{a}" for a in AXES]
     if not any(c in header for c in columns):
         raise IGRTInputError(f"{path}: no known_* column ({', '.join(columns)})")
-    unknown = [h for h in header if h not in columns]
-    if unknown:
-        raise IGRTInputError(f"{path}: unknown column(s) {', '.join(unknown)}")
+    check_header(path, header, allowed=columns)
     if not rows:
         raise IGRTInputError(f"{path}: no offset")
     return [

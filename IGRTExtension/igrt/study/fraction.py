@@ -3,9 +3,9 @@
 The task receives a :class:`igrt.study.manifest.FractionSpec` (paths and options only) and the output
 folder; it reads the images itself (on the worker), runs the same workflows as ``igrt match`` and
 ``igrt shift``, and writes ``<out>/fractions/<patient>/<fraction>/result.json`` then ``shift.json``,
-each atomically. ``shift.json`` is written last and records the fraction's spec
-(``inputs.study_fraction``): a fraction is complete when both files read back, are valid and were made
-from the same spec. A fraction that fails writes ``failure.json`` with its reason instead and leaves no
+each atomically, and ``dose_impact.json`` when the row gives dose and structures. ``shift.json``
+records the fraction's spec (``inputs.study_fraction``): a fraction is complete when its files read
+back, are valid and were made from the same spec. A fraction that fails writes ``failure.json`` with its reason instead and leaves no
 result of an earlier run behind.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from igrt.couch.shift import SHIFT_KIND
 from igrt.couch.workflow import couch_shift
+from igrt.dose.workflow import dose_impact
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError, MatchOptions
 from igrt.registration.workflow import daily_match_files
@@ -89,6 +90,11 @@ def completed_row(out_dir, spec: FractionSpec) -> dict | None:
             return None
         if not all(math.isfinite(float(shift["couch"][c])) for c in COUCH_COLUMNS):
             return None
+        if (
+            spec.dose
+            and json.loads((folder / "dose_impact.json").read_text()).get("kind") != "igrt.dose_impact"
+        ):
+            return None
         return study_row(spec, result, shift, shift["inputs"]["study_elapsed_s"])
     except (IGRTInputError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -137,11 +143,22 @@ def run_fraction(spec: FractionSpec, out_dir: str) -> dict:
     else:
         elapsed = time.perf_counter() - t0
         shift["inputs"].update({"study_fraction": spec_record(spec), "study_elapsed_s": _round(elapsed, 3)})
-        _clear(folder, ("shift.json", "failure.json"))
+        _clear(folder, ("shift.json", "failure.json", "dose_impact.json"))
         write_json(folder / "result.json", result)
         write_json(folder / "shift.json", shift)
-        return study_row(spec, result, shift, elapsed)
+        if not spec.dose:
+            return study_row(spec, result, shift, elapsed)
+        try:  # the residual after this fraction's couch correction, on the plan's dose (igrt dose-impact)
+            write_json(
+                folder / "dose_impact.json",
+                dose_impact(str(folder / "shift.json"), spec.dose, spec.structures),
+            )
+            return study_row(spec, result, shift, elapsed)
+        except IGRTInputError as exc:
+            reason = f"dose impact: {exc}"
+        except Exception as exc:
+            reason = f"dose impact: {type(exc).__name__}: {exc}"
     elapsed = time.perf_counter() - t0
-    _clear(folder, ("shift.json", "result.json"))
+    _clear(folder, ("shift.json", "result.json", "dose_impact.json"))
     write_json(folder / "failure.json", {"study_fraction": spec_record(spec), "reason": reason})
     return failed_row(spec, reason, elapsed)

@@ -2,7 +2,8 @@
 
 Columns (header case- and space-insensitive): ``patient, fraction, planning, daily`` and optionally
 ``plan, isocenter, daily_isocenter, method, orientation, couch, max_rotation, target_mask, dose,
-structures`` and, for known-shift studies, ``known_lateral_mm, known_longitudinal_mm,
+structures`` (dose impact of the fraction's residual error after the couch correction, ``igrt
+dose-impact``) and, for known-shift studies, ``known_lateral_mm, known_longitudinal_mm,
 known_vertical_mm, known_rotation_deg, known_pitch_deg, known_roll_deg`` (the couch correction that
 should be found, IEC 61217 table top, couch moves). Paths are relative to the manifest's folder.
 Points (``isocenter``, ``daily_isocenter``) are ``x,y,z`` in DICOM LPS mm (quote them in the CSV, or
@@ -26,7 +27,7 @@ from igrt import patient_position
 from igrt.couch.workflow import check_shift_options
 from igrt.errors import IGRTInputError
 from igrt.registration.match import METHODS
-from igrt.review.table import finite_number, read_rows
+from igrt.review.table import check_header, finite_number, read_rows
 
 REQUIRED = ("patient", "fraction", "planning", "daily")
 PATH_COLUMNS = ("planning", "daily", "plan", "target_mask", "dose", "structures")
@@ -61,6 +62,8 @@ class FractionSpec:
     couch: str = "6dof"
     max_rotation: float | None = None
     target_mask: str | None = None
+    dose: str | None = None
+    structures: str | None = None
     known: dict | None = None
 
     @property
@@ -124,10 +127,8 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
     for c in ("planning", "daily"):
         if c not in paths:
             raise IGRTInputError(f"{at(c)}: empty")
-    if "dose" in paths or "structures" in paths:
-        raise IGRTInputError(
-            f"{at('dose')}: dose impact is not available in this version; leave dose/structures empty"
-        )
+    if ("dose" in paths) != ("structures" in paths):
+        raise IGRTInputError(f"{at('dose')}: dose impact needs both dose and structures (or neither)")
     method = row.get("method") or "auto"
     if method not in METHODS:
         raise IGRTInputError(f"{at('method')}: unknown method {method!r} (one of {', '.join(METHODS)})")
@@ -157,6 +158,8 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
         couch=couch,
         max_rotation=max_rotation,
         target_mask=paths.get("target_mask"),
+        dose=paths.get("dose"),
+        structures=paths.get("structures"),
         known=_known(row, known_columns, _where(path, line, "")),
     )
 
@@ -176,12 +179,7 @@ def read_manifest(path) -> Manifest:
     """
     path = Path(path)
     header, rows = read_rows(path)
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise IGRTInputError(f"{path}: missing column(s) {', '.join(missing)}")
-    unknown = [c for c in header if c not in ALL_COLUMNS]
-    if unknown:
-        raise IGRTInputError(f"{path}: unknown column(s) {', '.join(unknown)} (see igrt study run --help)")
+    check_header(path, header, REQUIRED, ALL_COLUMNS, " (see igrt study run --help)")
     if not rows:
         raise IGRTInputError(f"{path}: no fraction (the manifest has a header only)")
     known_columns = tuple(c for c in KNOWN_COLUMNS if c in header)
