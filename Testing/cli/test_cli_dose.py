@@ -133,3 +133,30 @@ def test_hostile_input_exit_2_one_line_nothing_written(case, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("igrt: error:") and "\n" not in err, (what, err)
         assert not out.exists() and not (tmp / "out").exists(), what
+
+
+def test_dose_impact_of_a_study_patient_folder(case):
+    """A study patient's fractions (as ``igrt study run`` writes them): +3, 0, −6 mm to the patient's left,
+    each corrected by a 3-DOF couch. As treated (shift.json): every translation corrected, the course is the
+    plan; uncorrected (result.json): the course mean moves by 0.1·(3 + 0 − 6)/3 = −0.1 Gy."""
+    from igrt.couch.workflow import couch_shift
+    from igrt.result import load_result
+
+    tmp, dose, rs = case
+    patient = tmp / "study" / "fractions" / "P1"
+    for i, x in enumerate((3.0, 0.0, -6.0), start=1):
+        folder = patient / f"fx{i:02d}"
+        folder.mkdir(parents=True)
+        result = _result(folder / "result.json", x)
+        write_json(folder / "shift.json", couch_shift(load_result(result), couch="3dof"))
+    out = tmp / "impact.json"
+    args = ["--dose", str(dose), "--structures", str(rs), "--structure", "Cube", "--out", str(out)]
+    assert main(["dose-impact", str(patient), "--fractions", "3", *args]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["fractions"] == 3 and len(doc["per_fraction"]) == 3
+    assert doc["structures"][0]["delta"]["mean_gy"] == pytest.approx(0.0, abs=1e-6)
+    assert main(["dose-impact", str(patient), "--uncorrected", *args]) == 0
+    assert json.loads(out.read_text())["structures"][0]["delta"]["mean_gy"] == pytest.approx(-0.1, abs=1e-5)
+    (patient / "fx02" / "shift.json").unlink()
+    (patient / "fx02" / "failure.json").write_text('{"reason": "no overlap"}')
+    assert main(["dose-impact", str(patient), *args]) == 2  # a failed fraction is not silently left out

@@ -25,11 +25,16 @@ def add_parser(sub) -> None:
         nargs="+",
         metavar="RESULT_OR_SHIFT",
         help="match result JSON (no correction) or shift JSON (after that couch correction); several = "
-        "one per fraction, accumulated over the course",
+        "one per fraction, accumulated over the course; a study's fractions/<patient> folder = all its fractions",
     )
     imp.add_argument("--dose", nargs="+", required=True, help="RTDOSE file(s) or a dose volume in Gy")
     imp.add_argument(
         "--structures", required=True, help="RTSTRUCT, Slicer .seg.nrrd / .seg.vtm or label-map volume"
+    )
+    imp.add_argument(
+        "--uncorrected",
+        action="store_true",
+        help="for a study folder: each fraction's result.json (no correction) instead of its shift.json",
     )
     imp.add_argument("--fractions", type=int, help="fractions of the course (= the number of results given)")
     _common(imp)
@@ -76,6 +81,7 @@ def run_impact(args) -> int:
         names=args.structure,
         sum_doses=args.sum,
         v_doses_gy=args.v_dose,
+        corrected=not args.uncorrected,
     )
     write_json(args.out, doc)
     where = "; ".join(f"{p['source']} (correction: {p['correction']})" for p in doc["placements"])

@@ -12,6 +12,7 @@ Both matrices are LPS mm in the planning frame; the dose grid is in that frame t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -87,6 +88,28 @@ def placement_after(
         return placement_from_document(result, source)
     shift = couch_shift(result, couch=correction, source=source, **couch_options)
     return placement_from_document(shift, f"{source} after the {correction} couch correction")
+
+
+def study_placements(patient_folder, corrected: bool = True) -> list[AnatomyPlacement]:
+    """One placement per fraction of a study patient (``<study>/fractions/<patient>/<fraction>/``, written by
+    ``igrt study run``), in fraction-folder order: ``shift.json`` (after that fraction's couch correction,
+    as treated) or, with ``corrected=False``, ``result.json`` (no correction). A fraction that failed or
+    is incomplete is refused, so the course is never summed over fewer fractions than it had."""
+    folder = Path(patient_folder)
+    fractions = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not fractions:
+        raise IGRTInputError(f"{folder}: no fraction folders (give a study's fractions/<patient> folder)")
+    name = "shift.json" if corrected else "result.json"
+    out = []
+    for f in fractions:
+        if (f / "failure.json").is_file():
+            raise IGRTInputError(
+                f"fraction {f.name} of {folder} failed (see {f / 'failure.json'}): not accumulated"
+            )
+        if not (f / name).is_file():
+            raise IGRTInputError(f"fraction {f.name} of {folder} has no {name} (incomplete study)")
+        out.append(read_placement(f / name))
+    return out
 
 
 def _planning_for(inputs: dict) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -285,7 +286,15 @@ def compute_impact(
 
 
 def dose_impact(
-    placements, dose_paths, structures_path, *, fractions=None, names=None, sum_doses=False, v_doses_gy=()
+    placements,
+    dose_paths,
+    structures_path,
+    *,
+    fractions=None,
+    names=None,
+    sum_doses=False,
+    v_doses_gy=(),
+    corrected=True,
 ) -> dict:
     """The dose-impact JSON (``igrt dose-impact``): planned vs fraction DVH metrics per structure.
 
@@ -293,7 +302,10 @@ def dose_impact(
     ----------
     placements : path or list of paths
         Match result JSON(s) (anatomy displaced by ``matrix_lps``, no correction) or shift JSON(s)
-        (the residual after that couch correction); several = one per fraction, accumulated.
+        (the residual after that couch correction); several = one per fraction, accumulated. A folder is
+        a study patient's ``fractions/<patient>`` folder (``igrt study run``): all its fractions.
+    corrected : bool
+        For study folders: each fraction's ``shift.json`` (as treated), else its ``result.json``.
     dose_paths, structures_path, names, sum_doses, v_doses_gy
         As :func:`dvh_document`.
     fractions : int, optional
@@ -304,15 +316,13 @@ def dose_impact(
     dict
         ``kind`` "igrt.dose_impact", ``structures``: [{name, planned, fraction, delta}], ``approximation``.
     """
-    from igrt.dose.corrections import read_placement
+    from igrt.dose.corrections import read_placement, study_placements
     from igrt.io.dose import read_dose
 
-    paths = (
-        [placements]
-        if isinstance(placements, str) or not hasattr(placements, "__iter__")
-        else list(placements)
-    )
-    read = [read_placement(p) for p in paths]
+    paths = [placements] if isinstance(placements, str | Path) else list(placements)
+    read = []
+    for p in paths:  # a folder is a study patient's fractions (igrt study run), each as treated
+        read += study_placements(p, corrected=corrected) if Path(p).is_dir() else [read_placement(p)]
     _check_v_doses(v_doses_gy)
     _check_fractions(fractions, len(read))
     dose = read_dose(dose_paths, sum_doses=sum_doses)
