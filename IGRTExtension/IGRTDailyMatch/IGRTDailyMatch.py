@@ -13,6 +13,7 @@ import sys
 from typing import Annotated
 
 import slicer
+import vtk
 
 try:
     import IGRTModuleLib  # noqa: F401  (installed next to this file, with the igrt core)
@@ -464,6 +465,23 @@ class IGRTDailyMatchTest(base.ScriptedLoadableModuleTest):
         self.assertGreater(outputs.table_node.GetNumberOfRows(), 5)
         self.assertGreaterEqual(logic.showComparison("checkerboard"), 1)
         self.delayDisplay("Known-transform case passed")
+        # Moved by hand (what the interaction handles do: a new to-parent matrix, here 10 mm further
+        # right in RAS): the result and its table follow without a button (hand-worked numbers: the
+        # headless test Testing/modules/test_live_numbers.py).
+        before = float(outputs.result.translation_mm[0])
+        moved = vtk.vtkMatrix4x4()
+        outputs.transform_node.GetMatrixTransformToParent(moved)
+        moved.SetElement(0, 3, moved.GetElement(0, 3) + 10.0)
+        outputs.transform_node.SetMatrixTransformToParent(moved)
+        after = float(logic.outputs.result.translation_mm[0])
+        self.assertGreater(abs(after - before), 5.0)
+        table = logic.outputs.table_node.GetTable()
+        shown = {
+            table.GetValue(i, 0).ToString(): table.GetValue(i, 1).ToDouble()
+            for i in range(table.GetNumberOfRows())
+        }
+        self.assertAlmostEqual(shown["translation x (+ = towards patient left)"], round(after, 2), places=6)
+        self.delayDisplay("Hand-moved transform: the table follows")
 
     def test_BadInputIsRefused(self):
         logic = IGRTDailyMatchLogic()
