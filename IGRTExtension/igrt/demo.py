@@ -98,6 +98,7 @@ def run_demo(out: Path, progress=print) -> int:
             tmp,
             title="IGRT demo: phantom daily match",
             marker_result=markers["marker_result"] if markers else None,
+            structures=impact["drawn"],
         )
         write_json(tmp / "result.json", result)
         if markers:
@@ -170,7 +171,8 @@ def _dose_impact(result: dict, progress) -> dict:
                 for label, doc in documents.items()
             )
             lines.append(f"  {name} {key}: planned {planned:.2f}  {shown}")
-    return {"documents": documents, "plotted": documents, "names": names, "lines": lines}
+    drawn = [(tuple(c / 255 for c in s.color), s) for s in structures.structures if s.name in names]
+    return {"documents": documents, "plotted": documents, "names": names, "lines": lines, "drawn": drawn}
 
 
 def _marker_match(case, planning_image, daily_image, progress) -> dict:

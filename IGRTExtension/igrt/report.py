@@ -90,10 +90,14 @@ def _escalation_html(result: dict) -> str:
     return f"<p>Match uncertainty: {html.escape(bounds)}</p>"
 
 
-def render_html(result: dict, panels: dict, title: str = "IGRT daily match", marker_result=None) -> str:
+def render_html(
+    result: dict, panels: dict, title: str = "IGRT daily match", marker_result=None, contours_drawn=None
+) -> str:
     """The report page for a result JSON and its panel pictures (file names relative to the page);
-    ``marker_result`` (a fiducial result JSON) adds the marker match beside the image match."""
+    ``marker_result`` (a fiducial result JSON) adds the marker match beside the image match;
+    ``contours_drawn`` names what the contour panels show (default: the HU-threshold body and bone)."""
     t, r, c = result["translation_mm"], result["rotation_deg"], result["couch"]
+    drawn = contours_drawn or "contours (body cyan, bone yellow)"
     check = _verdict(c)
     q = result["quality"]
     warnings = "".join(f"<li class=warn>{html.escape(w)}</li>" for w in result.get("warnings", []))
@@ -152,7 +156,7 @@ linear intensity match, red positive, blue negative, ±300 HU full scale.</p>
 {fig("fusion_after", "Fusion after the match")}
 {fig("checkerboard_before", "Checkerboard before")}
 {fig("checkerboard_after", "Checkerboard after")}
-{fig("contours_before", "Planning contours (body cyan, bone yellow) on the daily image, before")}
+{fig("contours_before", f"Planning {drawn} on the daily image, before")}
 {fig("contours_after", "Planning contours on the daily image, after the match")}
 {fig("difference_before", "Difference before")}
 {fig("difference_after", "Difference after")}
@@ -161,8 +165,14 @@ linear intensity match, red positive, blue negative, ±300 HU full scale.</p>
 """
 
 
-def write_report(result: dict, planning, daily, folder, title="IGRT daily match", marker_result=None) -> Path:
-    """Write panels and ``report.html`` into ``folder`` (pictures under ``panels/``); returns the page path."""
+def write_report(
+    result: dict, planning, daily, folder, title="IGRT daily match", marker_result=None, structures=None
+) -> Path:
+    """Write panels and ``report.html`` into ``folder`` (pictures under ``panels/``); returns the page path.
+
+    ``structures``: optional [(RGB 0–1, Structure)] of the planning frame, drawn on the daily image in the
+    contour panels instead of the HU-threshold body and bone outlines.
+    """
     folder = Path(folder)
     views = compare.comparison_slices(
         planning,
@@ -170,9 +180,11 @@ def write_report(result: dict, planning, daily, folder, title="IGRT daily match"
         np.asarray(result["matrix_lps"]),
         result["planning_isocenter_lps"],
         result["daily_isocenter_lps"],
+        structures=structures,
     )
     names = compare.write_panels(views, folder / "panels")
     panels = {k: f"panels/{v}" for k, v in names.items()}
     page = folder / "report.html"
-    atomic_write_text(page, render_html(result, panels, title, marker_result))
+    drawn = f"structures ({', '.join(s.name for _, s in structures)})" if structures else None
+    atomic_write_text(page, render_html(result, panels, title, marker_result, drawn))
     return page

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pydicom
+import SimpleITK as sitk
 
 import igrt.synth.cases as cases
 from igrt import geometry
@@ -56,6 +57,10 @@ def test_demo_writes_report_result_and_reg(tmp_path, monkeypatch):
     assert abs(uncorrected["structures"][1]["delta"]["mean_gy"]) > 0.05  # the rectum moved in the gradient
     assert "static dose cloud" in six["approximation"]
     assert any(line.strip().startswith("PTV D95_gy: planned") for line in lines)
+    # the contour panels draw the planning PTV (red) and rectum, not HU thresholds
+    assert "Planning structures (PTV, Rectum) on the daily image" in page
+    contours = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "panels" / "contours_after.png")))
+    assert np.any(np.all(contours == (255, 0, 0), axis=-1))
     reg = pydicom.dcmread(out / "registration.dcm")
     assert reg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.1"
     moving = np.array(

@@ -144,9 +144,20 @@ def write_png(path, rgb01: np.ndarray) -> None:
 
 
 def comparison_slices(
-    planning: sitk.Image, daily: sitk.Image, matrix_lps, planning_iso, daily_iso, size_mm=(280.0, 200.0)
+    planning: sitk.Image,
+    daily: sitk.Image,
+    matrix_lps,
+    planning_iso,
+    daily_iso,
+    size_mm=(280.0, 200.0),
+    structures=None,
 ) -> dict:
-    """Planning, daily-before and daily-after arrays for each view (daily on the planning HU scale)."""
+    """Planning, daily-before and daily-after arrays for each view (daily on the planning HU scale).
+
+    ``structures``: optional [(RGB 0–1, :class:`igrt.dose.model.Structure`)] of the planning frame; their
+    cuts through each view are drawn instead of the HU-threshold contours (planned anatomy on the planning
+    grid, so "after" shows them where the match put the daily anatomy).
+    """
     before = planning_to_daily_transform(np.eye(4), planning_iso, daily_iso)
     after = planning_to_daily_transform(matrix_lps, planning_iso, daily_iso)
     views = {}
@@ -158,7 +169,20 @@ def comparison_slices(
         # One intensity map (fitted after the match, where the anatomy agrees) for both pictures.
         a, b = linear_fit(d1, p)
         views[view] = {"planning": p, "before": a * d0 + b, "after": a * d1 + b}
+        if structures:
+            views[view]["structures"] = _structure_cuts(ref, structures)
     return views
+
+
+def _structure_cuts(ref: sitk.Image, structures) -> dict:
+    """{RGB: 2-D mask} of each structure on the one-slice grid ``ref`` (pixel centres inside)."""
+    from igrt.dose.inside import structure_contains
+    from igrt.image_grid import index_to_lps
+
+    nx, ny, _ = ref.GetSize()
+    j, i = np.mgrid[0:ny, 0:nx]
+    points = index_to_lps(ref, np.column_stack([i.ravel(), j.ravel(), np.zeros(i.size)]))
+    return {tuple(rgb): structure_contains(s, points).reshape(ny, nx) for rgb, s in structures}
 
 
 def write_panels(views: dict, folder, level=40.0, width=1000.0) -> dict:
@@ -195,12 +219,11 @@ def write_panels(views: dict, folder, level=40.0, width=1000.0) -> dict:
     }
 
     def _contours(v):
-        out = {
+        if v.get("structures"):  # the planning structures themselves
+            return dict(v["structures"])
+        return {
             colour: np.nan_to_num(v["planning"], nan=-1000) > hu for hu, colour in DEFAULT_CONTOURS.values()
         }
-        for colour, mask in v.get("structures", {}).items():
-            out[colour] = mask
-        return out
 
     names = {}
     for name, fn in panels.items():
