@@ -59,20 +59,39 @@ def isocenter_lps_from_plan(plan_node) -> np.ndarray:
 def plan_from_node(plan_node, planning_node=None):
     """The plan as the match workflow takes it (``igrt.io.rtplan.PlanInfo``) from a SlicerRT plan node.
 
-    The isocenter comes from ``vtkMRMLRTPlanNode.GetIsocenterPosition`` (RAS, converted once to LPS);
-    patient and frame identity are those recorded on the node, when SlicerRT's DICOM import set them.
+    The isocenter is the node's (``vtkMRMLRTPlanNode.GetIsocenterPosition``, RAS, converted once to LPS:
+    what the user sees in Beams, edits included). When the node came from Slicer's DICOM database
+    (attribute ``DICOM.instanceUIDs``), the RTPLAN file it was loaded from gives the patient ID, the
+    frame of reference and the patient position, so the workflow's plan check compares them with the
+    planning image as ``igrt match --plan`` does.
     """
-    from igrt.io.rtplan import PlanInfo
+    from igrt.io.rtplan import PlanInfo, read_rtplan
 
+    isocenter = isocenter_lps_from_plan(plan_node)
+    source = _dicom_file_of(plan_node)
+    if source is not None:
+        info = read_rtplan(source)
+        info.path = f"RT plan node {plan_node.GetName()!r} ({source})"
+        info.isocenter_lps = isocenter
+        return info
     return PlanInfo(
         path=f"RT plan node {plan_node.GetName()!r}",
-        isocenter_lps=isocenter_lps_from_plan(plan_node),
+        isocenter_lps=isocenter,
         patient_position=None,
         plan_label=plan_node.GetName(),
         sop_instance_uid=None,
         frame_of_reference_uid=None,
         patient_id=None,
     )
+
+
+def _dicom_file_of(node):
+    """The DICOM file a node was loaded from, through Slicer's DICOM database (None headless)."""
+    uids = node.GetAttribute("DICOM.instanceUIDs") if node is not None else None
+    database = getattr(slicer, "dicomDatabase", None)
+    if not uids or database is None:
+        return None
+    return database.fileForInstance(uids.split()[0]) or None
 
 
 def run(
