@@ -135,7 +135,11 @@ def check_result(data, source: str = "the result") -> dict:
                 f"matrix_lps gives {geometry.angles_xyz_deg(m[:3, :3]).round(3).tolist()}): the document was "
                 "edited or is corrupt"
             )
-    for key, kind, name in (("orientation", str, "text"), ("inputs", dict, "an object")):
+    for key, kind, name in (
+        ("orientation", str, "text"),
+        ("inputs", dict, "an object"),
+        ("quality", dict, "an object"),
+    ):
         if data.get(key) is not None and not isinstance(data[key], kind):
             raise IGRTInputError(f"{source}: {key} must be {name}, got {_json_type(data[key])}")
     return data
@@ -181,11 +185,11 @@ def non_finite_path(doc, where: str = "") -> str | None:
     return None
 
 
-def output_mode() -> int:
-    """Permission bits of a newly created file under the current umask (what ``open(path, "w")`` gives)."""
+def output_mode(folder: bool = False) -> int:
+    """Permission bits of a new file (or folder) under the current umask, as ``open``/``mkdir`` give them."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return (0o777 if folder else 0o666) & ~mask
 
 
 def atomic_write(path, write) -> Path:
@@ -218,18 +222,21 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def publish_dir(tmp, out) -> None:
-    """Move every file of a finished temporary output folder into ``out`` (created if needed)."""
+def publish_dir(tmp, out) -> list[Path]:
+    """Move every file of a finished temporary output folder into ``out`` (created if needed); the files moved."""
     import shutil
 
     tmp, out = Path(tmp), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    moved = []
     for item in sorted(tmp.rglob("*")):
         if item.is_file():
             dest = out / item.relative_to(tmp)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(item, dest)
+            moved.append(dest)
     shutil.rmtree(tmp, ignore_errors=True)
+    return moved
 
 
 def write_json(path, data: dict) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 
@@ -52,3 +53,22 @@ def box(text: str) -> tuple:
 
 
 ORIENTATION_HELP = "patient position (HFS, HFP, FFS, FFP, HFDR, HFDL, FFDR, FFDL)"
+
+
+#: A coordinate list that starts with a minus sign: "-72.18,14.37,-12.70" (never an option name).
+_NEGATIVE_LIST = re.compile(r"^-(\d|\.\d)[\d.eE+-]*(,[-+]?[\d.eE+-]+)+$")
+
+
+def join_negative_lists(argv: list[str]) -> list[str]:
+    """``--isocenter -72.18,14.37,-12.70`` as ``--isocenter=-72.18,14.37,-12.70``.
+
+    argparse takes a value starting with "-" for an option and refuses the option as "expected one
+    argument"; a comma-separated list of numbers is never an option, so it is joined to the option before.
+    """
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_LIST.match(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out

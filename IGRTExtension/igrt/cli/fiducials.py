@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from igrt.cli.common import ORIENTATION_HELP, box, point, say
+from igrt.cli.outputs import check_outputs
 from igrt.markers.detect import DEFAULT_THRESHOLD_HU
 from igrt.result import write_json
 
@@ -48,6 +49,7 @@ def run_detect(args) -> int:
     from igrt.io.volumes import read_volume
     from igrt.markers.workflow import detect
 
+    check_outputs([("IMAGE", args.image)], files=[("--out", args.out)])
     volume = read_volume(args.image)
     roi = args.roi
     doc = detect(
@@ -58,6 +60,8 @@ def run_detect(args) -> int:
         source=str(args.image),
     )
     write_json(args.out, doc)
+    for w in volume.warnings + doc.get("warnings", []):
+        say(f"warning: {w}")
     say(f"{len(doc['markers'])} marker(s) found; wrote {args.out}")
     return 0
 
@@ -66,6 +70,10 @@ def run_match(args) -> int:
     from igrt.markers.match import read_markers
     from igrt.markers.workflow import marker_match
 
+    check_outputs(
+        [("PLANNING_MARKERS", args.planning_markers), ("DAILY_MARKERS", args.daily_markers)],
+        files=[("--out", args.out)],
+    )
     result = marker_match(
         read_markers(args.planning_markers),
         read_markers(args.daily_markers),

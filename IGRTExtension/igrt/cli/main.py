@@ -12,7 +12,7 @@ import sys
 
 from igrt import __version__
 from igrt.cli import commission, demo, dose, fiducials, match, reg, review, shift, study
-from igrt.cli.common import say
+from igrt.cli.common import join_negative_lists, say
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_negative_lists(sys.argv[1:] if argv is None else list(argv)))
     try:
         return args.func(args)
     except IGRTInputError as exc:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 from igrt.cli.common import ORIENTATION_HELP, point, progress_printer, say
+from igrt.cli.outputs import Publication, check_outputs
 from igrt.registration.match import METHODS, MatchOptions
 from igrt.registration.workflow import daily_match_files
-from igrt.result import publish_dir, write_json
+from igrt.result import write_json
 
 
 def add_parser(sub) -> None:
@@ -36,6 +33,16 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    check_outputs(
+        [
+            ("PLANNING", args.planning),
+            ("DAILY", args.daily),
+            ("--plan", args.plan),
+            ("--target-mask", args.target_mask),
+        ],
+        files=[("--out", args.out)],
+        folders=[("--report", args.report)],
+    )
     options = MatchOptions(
         method=args.method,
         planning_isocenter_lps=args.isocenter,
@@ -50,17 +57,13 @@ def run(args) -> int:
         target_mask_path=args.target_mask,
         progress=progress_printer(),
     )
-    if args.report:
-        from igrt.report import write_report
+    with Publication() as outputs:  # the report and the result JSON: both or neither
+        if args.report:
+            from igrt.report import write_report
 
-        out = Path(args.report)
-        tmp = Path(tempfile.mkdtemp(prefix=".igrt-report-", dir=out.parent if out.parent.exists() else None))
-        try:
-            write_report(result, planning.image, daily.image, tmp)
-            publish_dir(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    write_json(args.out, result)
+            write_report(result, planning.image, daily.image, outputs.folder(args.report))
+        write_json(outputs.file(args.out), result)
+        outputs.publish()
     t, c = result["translation_mm"], result["couch"]
     say(
         f"patient is displaced (LPS mm): x {t[0]:+.2f}  y {t[1]:+.2f}  z {t[2]:+.2f}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from igrt.cli.common import ORIENTATION_HELP, point, say
+from igrt.cli.outputs import check_outputs
 from igrt.result import load_result, write_json
 
 
@@ -36,6 +37,7 @@ def add_parsers(sub) -> None:
 def run_export(args) -> int:
     from igrt.io.reg import write_reg
 
+    check_outputs([("RESULT", args.result)], files=[("--out", args.out)])
     notes: list = []
     write_reg(load_result(args.result), args.out, notes=notes)
     for note in notes:
@@ -47,6 +49,10 @@ def run_export(args) -> int:
 def run_import(args) -> int:
     from igrt.io.reg import import_reg_files
 
+    check_outputs(
+        [("REG", args.reg), ("--plan", args.plan), ("--planning", args.planning), ("--daily", args.daily)],
+        files=[("--out", args.out)],
+    )
     result = import_reg_files(
         args.reg,
         plan_path=args.plan,

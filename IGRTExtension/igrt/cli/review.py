@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from igrt.cli.common import say
+from igrt.cli.outputs import check_outputs
 from igrt.review.workflow import review
 
 
@@ -72,6 +73,7 @@ def print_summary(stats: dict) -> None:
 
 
 def run(args) -> int:
+    check_outputs([("TABLE", args.table)], files=[("--out", args.out)], folders=[("--report", args.report)])
     stats = review(args.table, stats_out=args.out, report_dir=args.report, **protocol_options(args))
     print_summary(stats)
     say(f"wrote {args.out}" + (f" and {args.report}/report.html" if args.report else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from igrt.cli.common import ORIENTATION_HELP, point, say
+from igrt.cli.outputs import check_outputs
 from igrt.couch.workflow import check_shift_options, couch_shift
 from igrt.errors import IGRTInputError
 from igrt.result import load_result, write_json
@@ -69,6 +70,14 @@ def run(args) -> int:
     check_shift_options(args.couch, args.max_rotation, args.orientation, profile, args.profile)
     if args.target is not None and args.target_mask is not None:
         raise IGRTInputError("give either --target or --target-mask (its centroid is the target), not both")
+    check_outputs(
+        [
+            ("RESULT", args.result),
+            ("--target-mask", args.target_mask),
+            ("--target-points", args.target_points),
+        ],
+        files=[("--out", args.out)],
+    )
     result = load_result(args.result)
     target, points, extra = args.target, None, {"result_path": str(args.result)}
     if args.target_mask is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from igrt.cli.common import say
+from igrt.cli.outputs import check_outputs
 from igrt.cli.review import add_protocol_arguments, protocol_options
 from igrt.review.workflow import check_review_options, review
 from igrt.study.manifest import read_manifest
@@ -85,6 +86,7 @@ def run(args) -> int:
     options = protocol_options(args)
     check_review_options(**options)  # before anything runs, not after the study
     check_run_options(args.workers, args.scheduler)
+    check_outputs([("MANIFEST", args.manifest)], folders=[("--out", args.out)])
     manifest = read_manifest(args.manifest)  # refuses a bad manifest (exit 2) before anything runs
     outcome = with_progress(
         run_study, manifest, args.out, workers=args.workers, scheduler=args.scheduler, retries=args.retries

@@ -104,6 +104,14 @@ def couch_shift(
     c = couch_correction(m, iso, orient, couch, max_rotation_deg, target)
     max_over = None if pts is None else residual_max_mm(c["couch_matrix_lps"], m, pts)
     check = tolerance.evaluate({**c, "residual_max_over_target_mm": max_over}, tolerance_profile)
+    near_copy = (result.get("quality") or {}).get("near_identical_to_planning")
+    if near_copy is not None:  # igrt.registration.sanity: the daily image is (nearly) the planning image
+        check["verdict"] = "escalate"
+        check["reasons"] = [
+            *check["reasons"],
+            f"the daily image is nearly identical to the planning image (correlation {near_copy}): "
+            "was the planning image selected as the daily image?",
+        ]
     display_name = tolerance.resolve_display_profile(display_profile)
     rows = tolerance.display_rows(c, display_name)
     if isinstance(tolerance_profile, dict):

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from igrt import geometry, patient_position
 from igrt.errors import IGRTInputError
+from igrt.registration import sanity
 from igrt.registration.rigid import (
     NoIntensityBandError,
     Region,
@@ -318,6 +319,15 @@ def run_match(
             prepared[key] = working_images_for(planning.image, daily.image, settings)
         return prepared[key]
 
+    said, checked, suspects = sanity.check_daily_image(  # the planning image as daily? a mirrored daily?
+        planning,
+        daily,
+        working_for(options.settings),
+        stages_todo[0][1],
+        transform,
+        options.settings.search_mm,
+    )
+    warnings += said
     for name, region in stages_todo:
 
         def _progress(level, it, _name=name):
@@ -359,6 +369,10 @@ def run_match(
                 )
         except ValueError as exc:
             raise IGRTInputError(f"{name} match: {exc}") from exc
+        if not refine and suspects:  # would the daily image match better mirrored?
+            checked |= sanity.confirm_mirror(
+                planning.image, daily.image, region, transform, outcome, settings, suspects
+            )
         moved = np.linalg.norm(
             np.array(outcome.transform.TransformPoint(tuple(p_iso)))
             - np.array(transform.TransformPoint(tuple(p_iso)))
@@ -400,6 +414,7 @@ def run_match(
         "similarity_after": accepted[-1]["similarity_after"],
         "overlap": accepted[-1]["overlap"],
         "overlap_sense": "fraction of the final region's planning samples inside the daily field of view",
+        **checked,
     }
     accepted[-1]["chosen"] = True
     quality["uncertainty"] = quality_uncertainty(

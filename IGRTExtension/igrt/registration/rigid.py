@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft
 import SimpleITK as sitk
 
 from igrt import geometry
@@ -127,11 +128,59 @@ def normalized_correlation(
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _fft_correlate(a: np.ndarray, b: np.ndarray, shape) -> np.ndarray:
-    """Cross-correlation c[u] = Σ a[x]·b[x+u] for all shifts, by FFT (valid part only)."""
-    fa = np.fft.rfftn(a, shape, axes=(0, 1, 2))
-    fb = np.fft.rfftn(b, shape, axes=(0, 1, 2))
-    return np.fft.irfftn(np.conj(fa) * fb, shape, axes=(0, 1, 2))
+def masked_ncc_maps(farr, warr, movings, pads) -> list[np.ndarray]:
+    """Normalised cross-correlation of the fixed samples ``farr`` (weights ``warr``) with each moving image
+    at every shift, by FFT (the fixed image's spectra computed once for all).
+
+    ``movings``: [(values, valid)] on the fixed grid grown by ``pads`` voxels (x, y, z order) on each side;
+    index k along an axis of a map is a shift of k − pad voxels. −inf where the moving image covers less
+    than 90% of the samples.
+    """
+    n = float(warr.sum())
+    t = (farr - (warr * farr).sum() / n) * warr
+    shape = movings[0][0].shape
+    fast = [scipy.fft.next_fast_len(int(k), real=True) for k in shape]
+    axes = (0, 1, 2)
+    ft, fw = (np.conj(scipy.fft.rfftn(x, fast, axes=axes)) for x in (t, warr))
+    pz, py, px = pads[::-1]
+    sl = (slice(0, 2 * pz + 1), slice(0, 2 * py + 1), slice(0, 2 * px + 1))
+
+    def corr(spectrum, b):  # c[u] = Σ a[x]·b[x+u] for the valid shifts
+        return scipy.fft.irfftn(spectrum * scipy.fft.rfftn(b, fast, axes=axes), fast, axes=axes)[sl]
+
+    out = []
+    for garr, valid in movings:
+        num, s1, s2 = corr(ft, garr), corr(fw, garr), corr(fw, garr * garr)
+        cov = corr(fw, valid.astype(t.dtype))
+        ncc = num / np.sqrt(np.maximum(s2 - s1**2 / n, 1e-9) * float((t * t).sum()))
+        ncc[cov < 0.9 * n] = -np.inf  # shifts where the moving image does not cover the samples
+        out.append(ncc)
+    return out
+
+
+def coarse_grids(fixed, moving, mask, initial, search_mm: float, spacing_mm: float = 4.0):
+    """The coarse search's arrays: (fixed values, weights, moving values, moving valid, pads (x, y, z), grid).
+
+    The fixed image and mask at ``spacing_mm``; the moving image sampled through ``initial`` on that grid
+    grown by ``search_mm`` on each side (what :func:`masked_ncc_maps` takes).
+    """
+    f = resample_to_spacing(fixed, spacing_mm)
+    w = sitk.Resample(mask, f, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    sp = np.array(f.GetSpacing())
+    pads = np.ceil(search_mm / sp).astype(int)
+    # The moving image on the fixed grid grown by the search margin, through the initial transform.
+    ref = sitk.Image([int(n + 2 * p) for n, p in zip(f.GetSize(), pads, strict=True)], sitk.sitkFloat32)
+    ref.SetSpacing(f.GetSpacing())
+    ref.SetDirection(f.GetDirection())
+    ref.SetOrigin(f.TransformContinuousIndexToPhysicalPoint([-float(p) for p in pads]))
+    smooth = block_shrink(moving, spacing_mm / 2.0)  # cheap anti-aliasing before sampling at 4 mm
+    g = sitk.Resample(smooth, ref, initial, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
+    garr = sitk.GetArrayFromImage(g).astype(np.float64)
+    valid = np.isfinite(garr)
+    garr[~valid] = 0.0
+    warr = sitk.GetArrayFromImage(w).astype(np.float64)
+    farr = sitk.GetArrayFromImage(f).astype(np.float64)
+    return farr, warr, garr, valid, pads, f
 
 
 def coarse_translation_search(
@@ -147,37 +196,12 @@ def coarse_translation_search(
     An exhaustive search at a coarse spacing, done with FFTs: it gives the optimiser a start inside
     its basin even for set-up errors of a few centimetres, where gradient descent alone can stall.
     """
-    f = resample_to_spacing(fixed, spacing_mm)
-    w = sitk.Resample(mask, f, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    m_pad = int(np.ceil(search_mm / spacing_mm))
-    sp = np.array(f.GetSpacing())
-    pads = np.ceil(search_mm / sp).astype(int)
-    # The moving image on the fixed grid grown by the search margin, through the initial transform.
-    ref = sitk.Image([int(n + 2 * p) for n, p in zip(f.GetSize(), pads, strict=True)], sitk.sitkFloat32)
-    ref.SetSpacing(f.GetSpacing())
-    ref.SetDirection(f.GetDirection())
-    ref.SetOrigin(f.TransformContinuousIndexToPhysicalPoint([-float(p) for p in pads]))
-    smooth = block_shrink(moving, spacing_mm / 2.0)  # cheap anti-aliasing before sampling at 4 mm
-    g = sitk.Resample(smooth, ref, initial, sitk.sitkLinear, np.nan, sitk.sitkFloat32)
-    garr = sitk.GetArrayFromImage(g).astype(np.float64)
-    valid = np.isfinite(garr)
-    garr[~valid] = 0.0
-    warr = sitk.GetArrayFromImage(w).astype(np.float64)
-    farr = sitk.GetArrayFromImage(f).astype(np.float64)
-    n = warr.sum()
-    if n < 50 or m_pad < 1:
+    farr, warr, garr, valid, pads, f = coarse_grids(fixed, moving, mask, initial, search_mm, spacing_mm)
+    if warr.sum() < 50 or int(np.ceil(search_mm / spacing_mm)) < 1:
         return np.zeros(3)
-    t = (farr - (warr * farr).sum() / n) * warr
-    shape = garr.shape
-    num = _fft_correlate(t, garr, shape)
-    s1 = _fft_correlate(warr, garr, shape)
-    s2 = _fft_correlate(warr, garr * garr, shape)
-    cov = _fft_correlate(warr, valid.astype(np.float64), shape)
+    (ncc,) = masked_ncc_maps(farr, warr, [(garr, valid)], pads)
+    sp = np.array(f.GetSpacing())
     pz, py, px = pads[::-1]
-    sl = (slice(0, 2 * pz + 1), slice(0, 2 * py + 1), slice(0, 2 * px + 1))
-    var = np.maximum(s2[sl] - s1[sl] ** 2 / n, 1e-9)
-    ncc = num[sl] / np.sqrt(var * (t * t).sum())
-    ncc[cov[sl] < 0.9 * n] = -np.inf  # shifts where the moving image does not cover the samples
     # Prefer small shifts when the correlation is flat: a gentle penalty on the distance.
     kz, ky, kx = np.indices(ncc.shape)
     dist = np.sqrt(((kx - px) * sp[0]) ** 2 + ((ky - py) * sp[1]) ** 2 + ((kz - pz) * sp[2]) ** 2)
@@ -185,6 +209,22 @@ def coarse_translation_search(
     shift_index = np.array([best[2] - px, best[1] - py, best[0] - pz], float)
     direction = np.array(f.GetDirection()).reshape(3, 3)
     return direction @ (shift_index * sp)
+
+
+def stage_images(working: WorkingImages, region: Region, initial: sitk.Transform):
+    """(fixed, moving, mask, samples, region samples) of a stage: the planning box at the working spacing,
+    the high-passed daily image where the region can land, the region's samples inside the daily field
+    of view at ``initial``."""
+    fixed = working.fixed(region.center_lps, region.size_mm)
+    if fixed is None:
+        raise ValueError("the region of interest lies outside the planning image")
+    # The daily image where the region can land within the capture range, high-passed.
+    center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
+    moving = working.moving(center_daily, region.size_mm)
+    region_arr = _region_samples(fixed, region)
+    in_fov = sitk.Resample(working.fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
+    return fixed, moving, mask, int(sitk.GetArrayViewFromImage(mask).sum()), int(region_arr.sum())
 
 
 def register_rigid(
@@ -206,20 +246,7 @@ def register_rigid(
     """
     s = settings or RegistrationSettings()
     working = working or working_images_for(planning, daily, s)
-    fixed = working.fixed(region.center_lps, region.size_mm)
-    if fixed is None:
-        raise ValueError("the region of interest lies outside the planning image")
-
-    # The daily image where the region can land within the capture range, high-passed.
-    center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
-    moving = working.moving(center_daily, region.size_mm)
-
-    fov = working.fov
-    region_arr = _region_samples(fixed, region)
-    in_fov = sitk.Resample(fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
-    n_samples = int(sitk.GetArrayViewFromImage(mask).sum())
-    n_region = int(region_arr.sum())
+    fixed, moving, mask, n_samples, n_region = stage_images(working, region, initial)
     if n_samples < MIN_SAMPLES:
         if region.intensity_range is not None and n_region < MIN_SAMPLES:
             raise NoIntensityBandError("the clip box holds no planning voxels in the bone intensity range")

@@ -194,6 +194,7 @@ class WorkingImages:
         self._moving = None  # (lo, hi, image): index bounds in ``daily`` and the prepared image
         self._wide = None  # (lo, hi, image): index bounds in ``planning`` and the wide working crop
         self._features = None  # (transform, wide crop, fixed grid, features) last made
+        self._fixed: dict = {}  # box → planning working image (see ``fixed``)
 
     @property
     def daily_spacing_mm(self) -> float:
@@ -205,9 +206,16 @@ class WorkingImages:
         return min(max(sp, self.spacing_mm) for sp in self.planning.GetSpacing())
 
     def fixed(self, center_lps, size_mm) -> sitk.Image | None:
-        """The planning image over the box at the working spacing (raw HU), or None outside it."""
-        crop = crop_box(self.planning, center_lps, size_mm)
-        return None if crop is None else resample_to_spacing(crop, self.spacing_mm)
+        """The planning image over the box at the working spacing (raw HU), or None outside it.
+
+        The same box gives the same image object (kept), so that what is made for it (the features) is
+        reused by whoever asks next: the sanity checks, then the stage.
+        """
+        key = (tuple(np.round(center_lps, 6)), tuple(np.round(size_mm, 6)))
+        if key not in self._fixed:
+            crop = crop_box(self.planning, center_lps, size_mm)
+            self._fixed[key] = None if crop is None else resample_to_spacing(crop, self.spacing_mm)
+        return self._fixed[key]
 
     def moving(self, center_daily, size_mm) -> sitk.Image:
         """The daily image over the box (daily LPS) grown by the capture margin, high-passed."""

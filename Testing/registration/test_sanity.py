@@ -1,0 +1,111 @@
+"""The daily image is a picture of today's patient: a mirrored daily image and the planning image given
+as the daily image are refused, a near copy is escalated (issue 10, items 2 and 3; igrt.registration.sanity).
+
+A mirrored daily image is what a wrong header makes: the voxels flipped along an image axis, the
+geometry kept. The block phantom (Testing/conftest.py) is asymmetric, as a patient is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from conftest import move_patient
+from igrt import geometry
+from igrt.couch.workflow import couch_shift
+from igrt.errors import IGRTInputError
+from igrt.registration.match import MatchFailedError, MatchOptions, run_match
+from igrt.volume import Volume
+
+
+def _iso(img):
+    return np.array(img.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in img.GetSize()]))
+
+
+def _match(planning, daily, d_iso=None, name="daily.mha"):
+    iso = _iso(planning)
+    opts = MatchOptions(
+        planning_isocenter_lps=iso,
+        daily_isocenter_lps=iso if d_iso is None else d_iso,
+        clip_box_mm=(180, 150, 140),
+    )
+    return run_match(Volume(planning, "planning.mha"), Volume(daily, name), opts)
+
+
+def _flipped(image, axis):
+    out = sitk.Flip(image, [a == axis for a in range(3)])
+    out.CopyInformation(image)
+    return out
+
+
+@pytest.fixture(scope="module")
+def displaced(block_phantom):
+    """A daily image of the patient displaced by 1.5° / −1° / 2° and (3, −2, 1.5) mm, with CBCT-like noise."""
+    m = geometry.rigid_about_point(
+        geometry.rotation_xyz_deg(1.5, -1.0, 2.0), _iso(block_phantom), (3, -2, 1.5)
+    )
+    return m, move_patient(block_phantom, m, hu_scale=0.95, hu_offset=20, noise=15)
+
+
+def test_correct_daily_image_is_accepted_and_its_mirror_test_recorded(block_phantom, displaced):
+    m, daily = displaced
+    res = _match(block_phantom, daily)
+    np.testing.assert_allclose(res.translation_mm, geometry.displacement_at(m, _iso(block_phantom)), atol=0.2)
+    test = res.quality["mirror_test"]
+    assert test["as_given"] > max(test["mirrored"]) + 0.1, test
+    assert "near_identical_to_planning" not in res.quality
+
+
+@pytest.mark.parametrize("own_frame", [False, True], ids=["same-frame", "cbct-own-frame"])
+def test_left_right_mirrored_daily_image_is_refused(block_phantom, displaced, own_frame):
+    _, daily = displaced
+    mirrored = _flipped(daily, 0)
+    d_iso = None
+    if own_frame:  # a CBCT in its own frame, its isocenter at its centre (0, 0, 0)
+        mirrored.SetOrigin(tuple(np.asarray(mirrored.GetOrigin()) - _iso(block_phantom)))
+        d_iso = np.zeros(3)
+    with pytest.raises(IGRTInputError, match="mirrored left–right") as err:
+        _match(block_phantom, mirrored, d_iso)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("axis", [1, 2], ids=["front-back", "head-foot"])
+def test_other_mirrors_never_give_a_result(block_phantom, displaced, axis):
+    """A flip along another axis shows the anatomy upside down or head to foot: refused."""
+    _, daily = displaced
+    with pytest.raises((IGRTInputError, MatchFailedError), match="mirrored|registration failed"):
+        _match(block_phantom, _flipped(daily, axis))
+
+
+def test_planning_image_given_as_the_daily_image_is_refused(block_phantom, tmp_path):
+    planning = Volume(block_phantom, str(tmp_path / "ct.mha"), series_uid="1.2.3.4")
+    opts = MatchOptions(planning_isocenter_lps=_iso(block_phantom), daily_isocenter_lps=_iso(block_phantom))
+    copies = {
+        "the same file": Volume(sitk.Image(block_phantom), str(tmp_path / "." / "ct.mha")),
+        "the same DICOM series": Volume(
+            move_patient(block_phantom, np.eye(4), noise=10), "b", series_uid="1.2.3.4"
+        ),
+        "the same voxels": Volume(sitk.Image(block_phantom), str(tmp_path / "copy.nrrd")),
+    }
+    for words, daily in copies.items():
+        with pytest.raises(IGRTInputError, match=f"the daily image is the planning image \\({words}"):
+            run_match(planning, daily, opts)
+
+
+def test_near_copy_is_escalated_loudly(block_phantom):
+    """The planning image with noise (a digital phantom test, or a re-exported copy): a warning, and the
+    couch shift escalates whatever its numbers."""
+    res = _match(block_phantom, move_patient(block_phantom, np.eye(4), noise=8))
+    assert res.quality["near_identical_to_planning"] >= 0.98
+    assert any("nearly identical to the planning image" in w for w in res.warnings)
+    shift = couch_shift(res.to_dict())
+    assert shift["couch"]["verdict"] == "escalate"
+    assert any(
+        "planning image selected" in r or "nearly identical" in r for r in shift["couch"]["verdict_reasons"]
+    )
+    # A daily image moved by 3 mm (a real set-up error, or a known-shift test) is not a near copy.
+    moved = _match(
+        block_phantom, move_patient(block_phantom, geometry.rigid_matrix(translation=(3, 0, 0)), noise=8)
+    )
+    assert "near_identical_to_planning" not in moved.quality
