@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from igrt.errors import IGRTInputError
 from igrt.registration.rigid import coarse_grids, masked_ncc_maps, stage_images
@@ -77,11 +76,14 @@ def _sampled(image: sitk.Image, grid: sitk.Image):
 
 def _high_pass(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """``a`` minus its Gaussian (``HIGH_PASS_MM``) local mean over ``inside``; 0 outside (normalised convolution)."""
-    sigma = HIGH_PASS_MM / COARSE_MM
-    w = inside.astype(np.float64)
-    mean = ndimage.gaussian_filter(a * w, sigma, truncate=3.0) / np.maximum(
-        ndimage.gaussian_filter(w, sigma, truncate=3.0), 1e-3
-    )
+    w = inside.astype(np.float32)
+
+    def smooth(x):
+        img = sitk.GetImageFromArray(x.astype(np.float32))
+        img.SetSpacing([COARSE_MM] * 3)
+        return sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(img, HIGH_PASS_MM)).astype(np.float64)
+
+    mean = smooth(a * w) / np.maximum(smooth(w), 1e-3)
     return (a - mean) * w
 
 
