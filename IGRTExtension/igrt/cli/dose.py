@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from igrt.cli.common import say
+from igrt.cli.outputs import check_outputs
 from igrt.dose.workflow import dose_impact, dvh_document
 from igrt.errors import IGRTInputError
 from igrt.result import write_json
@@ -51,7 +52,9 @@ def _common(p) -> None:
 
 
 def run_dvh(args) -> int:
-    _check_out(args.out, [*args.dose, args.structures])
+    check_outputs(
+        [*(("DOSE", d) for d in args.dose), ("STRUCTURES", args.structures)], files=[("--out", args.out)]
+    )
     doc = dvh_document(
         args.dose,
         _structures(args.structures),
@@ -72,7 +75,11 @@ def run_dvh(args) -> int:
 
 
 def run_impact(args) -> int:
-    _check_out(args.out, [*args.placements, *args.dose, args.structures])
+    check_outputs(
+        [*(("RESULT_OR_SHIFT", p) for p in args.placements), *(("--dose", d) for d in args.dose)]
+        + [("--structures", args.structures)],
+        files=[("--out", args.out)],
+    )
     doc = dose_impact(
         args.placements,
         args.dose,
@@ -107,14 +114,6 @@ def _structures(path):
     except ImportError as e:
         raise IGRTInputError(f"{path}: reading a .seg.vtm needs VTK (pip install vtk)") from e
     return read_seg_vtm(path)
-
-
-def _check_out(out, inputs) -> None:
-    from pathlib import Path
-
-    for p in inputs:
-        if Path(out).resolve() == Path(p).resolve():
-            raise IGRTInputError(f"--out {out} is one of the inputs: it would be overwritten")
 
 
 def _finish(doc, out) -> None:
