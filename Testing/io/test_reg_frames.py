@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from reg_fixtures import write_foreign_reg
 
 from igrt import geometry
 from igrt.errors import IGRTInputError
@@ -30,40 +29,7 @@ T = reg.reg_matrix_from_result(M, ISO, D_ISO)  # daily → planning
 
 def write(tmp_path, items, registered, name="r.dcm", patient="P7"):
     """A REG as another system may write it: items (frame, matrix, series or None), no private block."""
-    ds = Dataset()
-    ds.SOPClassUID, ds.SOPInstanceUID = reg.REG_CLASS, generate_uid()
-    ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = patient, generate_uid(), generate_uid()
-    ds.Modality, ds.FrameOfReferenceUID = "REG", registered
-    seq, series_seq = [], []
-    for frame, matrix, series in items:
-        item, mr, mi = Dataset(), Dataset(), Dataset()
-        item.FrameOfReferenceUID = frame
-        if series:
-            uid = generate_uid()
-            ref = Dataset()
-            ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = CT, uid
-            item.ReferencedImageSequence = [ref]
-            s = Dataset()
-            s.SeriesInstanceUID = series
-            inst = Dataset()
-            inst.ReferencedSOPClassUID, inst.ReferencedSOPInstanceUID = CT, uid
-            s.ReferencedInstanceSequence = [inst]
-            series_seq.append(s)
-        mi.FrameOfReferenceTransformationMatrixType = "RIGID"
-        mi.FrameOfReferenceTransformationMatrix = [f"{v:.10f}" for v in np.ravel(matrix)]
-        mr.MatrixSequence = [mi]
-        item.MatrixRegistrationSequence = [mr]
-        seq.append(item)
-    ds.RegistrationSequence = seq
-    if series_seq:
-        ds.ReferencedSeriesSequence = series_seq
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = reg.REG_CLASS
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    path = tmp_path / name
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return write_foreign_reg(tmp_path / name, items, registered, patient)
 
 
 INV_T = np.linalg.inv(T)  # planning → daily: the planning item's matrix when the daily frame is the RCS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from igrt.cli.common import ORIENTATION_HELP, point, say
+from igrt.cli.outputs import check_outputs
 from igrt.cli.study import add_cluster_arguments, with_progress
 from igrt.review.workflow import check_review_options, review
 from igrt.study.commission import Generator, commission, default_offsets, quick_offsets, read_offsets
@@ -49,6 +50,7 @@ def run(args) -> int:
     tol_deg = args.tolerance_deg if args.tolerance_deg is not None else (0.5 if args.sbrt else 1.0)
     check_review_options(3, 5, 9.0, 2, tol_mm, tol_deg)
     check_run_options(args.workers, args.scheduler)
+    check_outputs([("--planning", args.planning), ("--offsets", args.offsets)], folders=[("--out", args.out)])
     if args.isocenter is not None and args.planning is None:
         from igrt.errors import IGRTInputError
 

@@ -193,29 +193,6 @@ def _same_image(planning: Volume, daily: Volume) -> str | None:
     return None
 
 
-def _same_image(planning: Volume, daily: Volume) -> str | None:
-    """Why ``daily`` is certainly ``planning`` (same file, same series, same voxels on the same grid), or None."""
-    try:
-        if Path(planning.path).resolve() == Path(daily.path).resolve() and not planning.path.startswith(
-            "mrml:"
-        ):
-            return "the same file"
-    except (OSError, ValueError):
-        pass
-    if planning.series_uid and planning.series_uid == daily.series_uid:
-        return f"the same DICOM series ({planning.series_uid})"
-    p, d = planning.image, daily.image
-    same_grid = (
-        p.GetSize() == d.GetSize()
-        and np.allclose(p.GetSpacing(), d.GetSpacing())
-        and np.allclose(p.GetOrigin(), d.GetOrigin())
-        and np.allclose(p.GetDirection(), d.GetDirection())
-    )
-    if same_grid and np.array_equal(sitk.GetArrayViewFromImage(p), sitk.GetArrayViewFromImage(d)):
-        return "the same voxels on the same grid"
-    return None
-
-
 def check_daily_image(planning: Volume, daily: Volume, working, region, start, search_mm: float):
     """Before the match: refuse the planning image given as the daily image, flag a near copy, and test
     the mirrored hypotheses on the coarse search.
