@@ -136,3 +136,17 @@ def test_dose_volume_files(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(-bad), str(tmp_path / "neg.nii.gz"))
     with pytest.raises(IGRTInputError):
         read_dose(tmp_path / "neg.nii.gz")
+
+
+def test_relative_dose_is_said_in_words(tmp_path):
+    from dose_fixtures import box_contours, write_rtstruct
+
+    from igrt.dose.workflow import dvh_document
+
+    gy = np.full((6, 12, 12), 0.8)
+    dose = write_rtdose(tmp_path / "RD.dcm", gy, (0, 0, 0), (1, 1, 2), units="RELATIVE")
+    rs = write_rtstruct(tmp_path / "RS.dcm", [("PTV", box_contours(2, 8, 2, 8, [2.0, 4.0, 6.0]))])
+    doc = dvh_document(dose, rs)
+    assert doc["dose"]["units"] == "RELATIVE"
+    assert doc["structures"][0]["metrics"]["mean_gy"] == pytest.approx(0.8, abs=1e-4)
+    assert any("RELATIVE" in w and "not Gy" in w for w in doc["warnings"])

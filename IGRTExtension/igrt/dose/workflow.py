@@ -55,6 +55,14 @@ def check_frames(dose: Dose, structures: StructureSet) -> list[str]:
     return []
 
 
+def _input_warnings(dose: Dose, structures: StructureSet) -> list[str]:
+    """What the readers noticed, the frame check, and relative dose units said in words."""
+    warnings = list(dose.warnings) + list(structures.warnings) + check_frames(dose, structures)
+    if dose.units == "RELATIVE":
+        warnings.append("dose units RELATIVE (PS3.3 C.8.8.3): every *_gy number is relative dose, not Gy")
+    return warnings
+
+
 def select_structures(structures: StructureSet, names=None) -> list[Structure]:
     """The structures named (all non-empty ones by default); a missing or empty name is refused."""
     if not names:
@@ -111,7 +119,7 @@ def compute_dvh(dose: Dose, structures: StructureSet, names=None, v_doses_gy=(),
     """The DVH document of already-read dose and structures (see :func:`dvh_document`)."""
     t0 = time.perf_counter()
     _check_v_doses(v_doses_gy)
-    warnings = list(dose.warnings) + list(structures.warnings) + check_frames(dose, structures)
+    warnings = _input_warnings(dose, structures)
     sampled = sample_structures(dose, select_structures(structures, names), spacing_mm)
     kept, outside, more = _coverage(sampled, dose, named=bool(names))
     step = dvh_step_gy(dose.max_gy())
@@ -201,7 +209,7 @@ def compute_impact(
     if not placements:
         raise IGRTInputError("no match result or shift given")
     n = _check_fractions(fractions, len(placements))
-    warnings = list(dose.warnings) + list(structures.warnings) + check_frames(dose, structures)
+    warnings = _input_warnings(dose, structures)
     for p in placements:
         pf = p.planning_frame_of_reference_uid
         if pf and dose.frame_of_reference_uid and pf != dose.frame_of_reference_uid:
