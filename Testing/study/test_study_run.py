@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 
 import pytest
 
@@ -99,15 +100,36 @@ def test_embedded_cluster_interrupt_then_rerun_finishes_and_skips_done(study):
 
 
 def test_existing_scheduler_by_address_gives_the_same_study_csv(study):
-    from distributed import LocalCluster
+    """The same tasks on a cluster started apart and given by address; a worker process busy with a
+    fraction is killed (SIGKILL) when the first fraction is done: its nanny starts a new one, the
+    scheduler reruns the fraction, and the study still finishes every row with the same numbers."""
+    from distributed import Client, LocalCluster
 
     root, _ = study
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
-    ) as c:
+    killed = []
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        ) as c,
+        Client(c.scheduler_address) as observer,
+    ):
+
+        def kill_a_busy_worker(row):
+            if killed:
+                return
+            busy = [w for w, tasks in observer.processing().items() if tasks]
+            pids = observer.run(os.getpid)
+            victim = busy[0] if busy else next(iter(pids))
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(bool(busy))
+
         outcome = run_study(
-            read_manifest(root / "manifest.csv"), root / "external", scheduler=c.scheduler_address
+            read_manifest(root / "manifest.csv"),
+            root / "external",
+            scheduler=c.scheduler_address,
+            on_row=kill_a_busy_worker,
         )
+    assert killed  # a worker process was killed during the study
     assert outcome.cluster == f"Dask scheduler {c.scheduler_address}"
     assert (outcome.ok, outcome.failed, outcome.skipped) == (2, 1, 0)
     external = _read(root / "external" / "study.csv")
