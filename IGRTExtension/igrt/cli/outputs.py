@@ -94,9 +94,12 @@ class Publication:
     def publish(self) -> None:
         """Rename every staged output to its final name; on a failure undo those done and say why."""
         done: list[Path] = []
+        created: list[Path] = []  # folders this publication made (removed again on a failure)
         try:
             for tmp, final, is_folder in self._staged:
                 if is_folder:
+                    if not final.exists():
+                        created.append(final)
                     done += publish_dir(tmp, final)
                 else:
                     os.replace(tmp, final)
@@ -104,6 +107,8 @@ class Publication:
         except OSError as exc:
             for path in done:
                 path.unlink(missing_ok=True)
+            for folder in created:
+                shutil.rmtree(folder, ignore_errors=True)
             raise IGRTInputError(
                 f"cannot write the outputs ({exc.strerror or exc}): nothing was written"
             ) from exc
