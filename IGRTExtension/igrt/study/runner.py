@@ -20,6 +20,8 @@ import csv
 import dataclasses
 import io
 import logging
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -78,18 +80,32 @@ def dask_client(workers: int | None, scheduler: str | None):
         with client:
             yield client, f"Dask scheduler {scheduler}"
         return
-    with (
-        LocalCluster(
+    with _workers_ignore_ctrl_c():
+        cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address=":0",  # a free loopback port: never a clash with another cluster on 8787
             silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+        )
+    with cluster, Client(cluster) as client:
         yield client, f"embedded LocalCluster, {workers} worker processes"
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Start worker processes with SIGINT ignored (inherited across exec; Python then installs no
+    KeyboardInterrupt handler), so that Ctrl-C stops the client, which cancels and closes the cluster,
+    instead of every worker dying with a traceback. Only the main thread may change signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def default_workers(workers: int | None, scheduler: str | None) -> int | None:
