@@ -8,6 +8,7 @@ Testing/review/test_review_statistics.py).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,16 +21,7 @@ from igrt.mrml import review as reviewnodes  # noqa: E402
 from igrt.review.table import read_shift_table  # noqa: E402
 from igrt.review.workflow import review  # noqa: E402
 
-TABLE = """patient,fraction,lateral_mm,longitudinal_mm,vertical_mm
-A,1,-1,-1,2
-A,2,-2,-1,2
-A,4,-6,-1,2
-A,3,-3,-1,2
-B,1,2,1,2
-B,2,0,1,2
-B,3,4,1,2
-C,1,-5,0,2
-"""
+TABLE = (Path(__file__).parents[1] / "data" / "review" / "hand_table.csv").read_text()
 
 
 @pytest.fixture

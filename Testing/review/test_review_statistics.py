@@ -1,6 +1,6 @@
 """Population statistics, margins and offline protocols against values worked by hand.
 
-The 3-patient table (couch corrections, couch moves; the set-up error e is their negative):
+The 3-patient table (Testing/data/review/hand_table.csv) (couch corrections, couch moves; the set-up error e is their negative):
 
     patient A, fractions 1..4: lateral couch −1, −2, −3, −6  → e = 1, 2, 3, 6
     patient B, fractions 1..3: lateral couch +2, 0, +4       → e = −2, 0, −4
@@ -23,6 +23,7 @@ Vertical: M = −2 (patient is displaced 2 mm down while the couch moved 2 mm up
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,16 +33,7 @@ from igrt.review import protocols
 from igrt.review.table import read_shift_table
 from igrt.review.workflow import review as review_table
 
-HAND_TABLE = """patient,fraction,lateral_mm,longitudinal_mm,vertical_mm
-A,1,-1,-1,2
-A,2,-2,-1,2
-A,4,-6,-1,2
-A,3,-3,-1,2
-B,1,2,1,2
-B,2,0,1,2
-B,3,4,1,2
-C,1,-5,0,2
-"""
+HAND_TABLE = (Path(__file__).parents[1] / "data" / "review" / "hand_table.csv").read_text()
 
 
 @pytest.fixture
