@@ -109,3 +109,28 @@ def test_near_copy_is_escalated_loudly(block_phantom):
         block_phantom, move_patient(block_phantom, geometry.rigid_matrix(translation=(3, 0, 0)), noise=8)
     )
     assert "near_identical_to_planning" not in moved.quality
+
+
+def test_a_mirror_is_refused_only_when_its_own_match_is_plausible(block_phantom, displaced):
+    """Two poor matches say nothing about a mirror (a real abdomen CBCT with wrong isocenters scored 0.082
+    mirrored against 0.070 as given and was refused as "mirrored front–back"): the mirrored image must also
+    clear the match's own correlation floor before the daily image is called mirrored."""
+    from igrt.registration import sanity
+    from igrt.registration.match import MIN_CORRELATION
+    from igrt.registration.rigid import Region, RegistrationSettings, euler_from_matrix, register_rigid
+
+    _, daily = displaced
+    mirrored = _flipped(daily, 0)
+    iso = _iso(block_phantom)
+    region = Region(iso, np.array([180.0, 150.0, 140.0]), intensity_range=(200.0, 3000.0))
+    start = euler_from_matrix(np.eye(4), iso)
+    settings = RegistrationSettings()
+    as_given = register_rigid(block_phantom, mirrored, region, start, settings, search=True)
+    # The mirror of the mirrored image is the patient: it matches far better, above the floor: refused.
+    with pytest.raises(IGRTInputError, match="mirrored left–right"):
+        sanity.confirm_mirror(
+            block_phantom, mirrored, region, start, as_given, settings, [0], MIN_CORRELATION
+        )
+    # The same comparison with a floor no correlation reaches: not evidence of a mirror.
+    checked = sanity.confirm_mirror(block_phantom, mirrored, region, start, as_given, settings, [0], 1.01)
+    assert checked["mirror_confirmation"]["mirrored"]["left–right"] > as_given.metric_after + 0.1

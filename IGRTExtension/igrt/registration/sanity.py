@@ -129,13 +129,16 @@ def mirrored_image(daily: sitk.Image, axis_lps, point_lps) -> sitk.Image:
     return sitk.Resample(daily, daily, t, sitk.sitkLinear, low, sitk.sitkFloat32)
 
 
-def confirm_mirror(planning, daily, region, start, outcome, settings, axes) -> dict:
+def confirm_mirror(planning, daily, region, start, outcome, settings, axes, floor: float = 0.0) -> dict:
     """Settle a suspected mirror: match the mirror image as fully as the first stage matched the image.
 
     The coarse test has no rotation; a large set-up rotation can favour a mirror there by chance. So the
     daily image mirrored across each suspected axis (through the region's centre) is registered like the
     first stage (``register_rigid`` from ``start``, with its search) and refused only when its final
-    correlation beats the stage's ``outcome`` by ``CONFIRM_MARGIN``. One more stage, only when suspected.
+    correlation beats the stage's ``outcome`` by ``CONFIRM_MARGIN`` and is itself a plausible match (at
+    least ``floor``, the match's own correlation floor): two poor matches (wrong isocenters, another
+    patient) say nothing about a mirror, and the match then fails with its own reason. One more stage,
+    only when suspected.
     """
     from igrt.registration.rigid import register_rigid
 
@@ -149,7 +152,7 @@ def confirm_mirror(planning, daily, region, start, outcome, settings, axes) -> d
         except ValueError:
             continue
         scores[AXES[axis]] = _round(other.metric_after)
-        if other.metric_after > outcome.metric_after + CONFIRM_MARGIN:
+        if other.metric_after > outcome.metric_after + CONFIRM_MARGIN and other.metric_after >= floor:
             raise IGRTInputError(
                 f"the daily image looks mirrored {AXES[axis]}: mirrored, it matches the planning image better "
                 f"(correlation {other.metric_after:.3f} against {outcome.metric_after:.3f}); check its header "
