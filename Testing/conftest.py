@@ -1,6 +1,6 @@
 """Shared pytest fixtures: paths to the read-only shared data and small synthetic images.
 
-Only fixtures live here; each test file owns its own test data builders beyond these.
+Fixtures and a few helpers several test folders share; each test file owns its own test data builders.
 """
 
 from __future__ import annotations
@@ -77,6 +77,13 @@ def import_module_file(name: str):
     if folder not in sys.path:
         sys.path.insert(0, folder)
     return importlib.import_module(name)
+
+
+def table_column(node, name: str) -> list:
+    """The values of column ``name`` of a vtkMRMLTableNode, row by row."""
+    t = node.GetTable()
+    col = t.GetColumnByName(name)
+    return [col.GetValue(i) for i in range(t.GetNumberOfRows())]
 
 
 @pytest.fixture(scope="session")

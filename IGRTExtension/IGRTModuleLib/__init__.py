@@ -1,4 +1,4 @@
-"""The shared base of the IGRT scripted modules (IGRTDailyMatch, IGRTCouchShift, IGRTFiducials).
+"""The shared base of the IGRT scripted modules (IGRTDailyMatch, IGRTCouchShift, IGRTFiducials, IGRTDoseImpact, IGRTReview).
 
 Module layer (DESIGN §2, above ``igrt.mrml``): what every module file needs and nothing of one
 module's own work.

@@ -22,6 +22,7 @@ MODULES = {
     "IGRTCouchShift": ("Couch Shift", {"Inputs", "Couch", "Result"}),
     "IGRTFiducials": ("Fiducials", {"Inputs", "Markers", "Match", "Result"}),
     "IGRTDoseImpact": ("Dose Impact", {"Inputs", "Correction", "Result"}),
+    "IGRTReview": ("Review", {"Study", "Protocols", "Charts", "Fraction", "Result"}),
 }
 
 #: Widget classes parameterNodeWrapper can connect, by the kind of parameter (Slicer guiConnectors.py;
@@ -35,6 +36,7 @@ CONNECTABLE = {
     "int": {"QSpinBox", "QSlider", "QDoubleSpinBox", "ctkSliderWidget"},
     "bool": {"QCheckBox", "ctkCheckBox", "QPushButton"},
     "str": {"QLineEdit", "QLabel", "QTextEdit", "qMRMLSegmentSelectorWidget"},
+    "pathlib.Path": {"ctkPathLineEdit"},
 }
 #: Parameters annotated with a base class on purpose, with the node types the widget lists instead.
 NODE_TYPE_EXCEPTIONS = {"planNode": "vtkMRMLRTPlanNode"}  # vtkMRMLNode: loads without SlicerRT

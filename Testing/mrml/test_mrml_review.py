@@ -16,6 +16,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core (real MRML) is not installed")
 import vtk  # noqa: E402
 
+from conftest import table_column  # noqa: E402
 from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import review as reviewnodes  # noqa: E402
 from igrt.review.table import read_shift_table  # noqa: E402
@@ -36,29 +37,23 @@ def hand(tmp_path):
     return read_shift_table(path), review(path)
 
 
-def _column(node, name):
-    t = node.GetTable()
-    col = t.GetColumnByName(name)
-    return [col.GetValue(i) for i in range(t.GetNumberOfRows())]
-
-
 def test_statistics_and_protocol_tables(scene, hand):
     _, stats = hand
     node = reviewnodes.statistics_table_node(scene, stats)
-    assert _column(node, "axis") == ["lateral", "longitudinal", "vertical"]
-    assert _column(node, "M") == pytest.approx([2.0, 0.0, -2.0], abs=1e-4)
-    assert _column(node, "Sigma")[0] == pytest.approx(np.sqrt(13), abs=1e-4)
-    assert _column(node, "sigma")[0] == pytest.approx(np.sqrt(13 / 3), abs=1e-4)
+    assert table_column(node, "axis") == ["lateral", "longitudinal", "vertical"]
+    assert table_column(node, "M") == pytest.approx([2.0, 0.0, -2.0], abs=1e-4)
+    assert table_column(node, "Sigma")[0] == pytest.approx(np.sqrt(13), abs=1e-4)
+    assert table_column(node, "sigma")[0] == pytest.approx(np.sqrt(13 / 3), abs=1e-4)
     assert "patient is displaced" in node.GetAttribute("IGRT.Sense")
     assert "single fraction" in node.GetAttribute("IGRT.Notes")
     prot = reviewnodes.protocols_table_node(scene, stats)
-    assert _column(prot, "protocol") == ["none", "NAL", "eNAL", "SAL", "online"]
+    assert table_column(prot, "protocol") == ["none", "NAL", "eNAL", "SAL", "online"]
     # NAL (N_m = 3): A images 1..3, B and C all their fractions: 3 + 3 + 1 = 7; online: all 8.
-    assert _column(prot, "imaged fractions") == [
+    assert table_column(prot, "imaged fractions") == [
         0.0,
         7.0,
         pytest.approx(7.0),
-        pytest.approx(_column(prot, "imaged fractions")[3]),
+        pytest.approx(table_column(prot, "imaged fractions")[3]),
         8.0,
     ]
 
@@ -66,17 +61,17 @@ def test_statistics_and_protocol_tables(scene, hand):
 def test_shift_history_and_population_charts(scene, hand):
     table, _ = hand
     out = reviewnodes.shift_history(scene, table, "A")
-    assert _column(out["table"], "fraction") == ["1", "2", "3", "4"]
-    assert _column(out["table"], "lateral (mm)") == pytest.approx([1, 2, 3, 6])  # patient is displaced
-    assert _column(out["table"], "vertical (mm)") == pytest.approx([-2, -2, -2, -2])
+    assert table_column(out["table"], "fraction") == ["1", "2", "3", "4"]
+    assert table_column(out["table"], "lateral (mm)") == pytest.approx([1, 2, 3, 6])  # patient is displaced
+    assert table_column(out["table"], "vertical (mm)") == pytest.approx([-2, -2, -2, -2])
     chart = out["chart"]
     assert chart.GetNumberOfPlotSeriesNodes() == 3
     again = reviewnodes.shift_history(scene, table, "B", out)  # reused nodes, old series removed
     assert again["chart"] is chart and chart.GetNumberOfPlotSeriesNodes() == 3
     assert scene.GetNumberOfNodesByClass("vtkMRMLPlotSeriesNode") == 3
     pop = reviewnodes.population_scatter(scene, table)
-    assert _column(pop["means"], "patient") == ["A", "B", "C"]
-    assert _column(pop["means"], "lateral (mm)") == pytest.approx([3, -2, 5])
+    assert table_column(pop["means"], "patient") == ["A", "B", "C"]
+    assert table_column(pop["means"], "lateral (mm)") == pytest.approx([3, -2, 5])
     assert pop["fractions"].GetTable().GetNumberOfRows() == 8
     with pytest.raises(IGRTInputError, match="'Z' is not in the study table"):
         reviewnodes.shift_history(scene, table, "Z")
