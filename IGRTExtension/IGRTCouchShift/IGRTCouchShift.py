@@ -423,7 +423,10 @@ class IGRTCouchShiftLogic(logic.IGRTModuleLogic):
         s = outputs.shift
         parts = [f"{label} {value:+.1f} {unit}" for label, value, unit, _ in outputs.rows[:3]]
         return (
-            f"{s['orientation']} {s['couch']}: " + ", ".join(parts) + f" ({outputs.rows[0][3]}); "
+            (f"{s['escalate_text']} — " if s.get("escalate") else "")
+            + f"{s['orientation']} {s['couch']}: "
+            + ", ".join(parts)
+            + f" ({outputs.rows[0][3]}); "
             f"residual at target {s['residual_at_target_mm']:.1f} mm"
             + (
                 f", largest over the structure {s['residual_max_over_target_mm']:.1f} mm"

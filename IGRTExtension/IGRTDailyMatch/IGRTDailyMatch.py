@@ -400,9 +400,13 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
     @staticmethod
     def summary(result) -> str:
         """One line for the result label, with the sense in words."""
+        from igrt.result import escalation
+
         t, r = result.translation_mm, result.rotation_deg
+        flagged = escalation({"quality": result.quality})
         return (
-            f"Patient is displaced (LPS, at the isocenter): x {t[0]:+.1f} mm (+ left), y {t[1]:+.1f} mm "
+            (f"{flagged['text']} ({'; '.join(flagged['reasons'])}) — " if flagged["escalate"] else "")
+            + f"Patient is displaced (LPS, at the isocenter): x {t[0]:+.1f} mm (+ left), y {t[1]:+.1f} mm "
             f"(+ posterior), z {t[2]:+.1f} mm (+ superior); rotation {r[0]:+.1f}°, {r[1]:+.1f}°, {r[2]:+.1f}°"
         )
 

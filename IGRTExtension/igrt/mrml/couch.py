@@ -113,6 +113,7 @@ def result_from_transform_node(node, planning_isocenter_lps=None) -> dict:
         "translation_sense": "patient is displaced (LPS x=left, y=posterior, z=superior), at the isocenter",
         "orientation": orientation.upper() if orientation else None,
         "hand_edited": bool(hand_edited),
+        "quality": {"uncertainty": transforms.uncertainty_of(node, hand_edited)},
         "inputs": {"planning": planning_identity, "daily": daily_identity},
         "planning_node_id": planning.GetID() if planning is not None else None,
         "daily_node_id": daily.GetID() if daily is not None else None,

@@ -36,6 +36,8 @@ ATTR_PLANNING_ISO = "IGRT.PlanningIsocenterLPS"
 ATTR_DAILY_ISO = "IGRT.DailyIsocenterLPS"
 ATTR_MATRIX = "IGRT.RegistrationMatrixLPS"
 ATTR_SENSE = "IGRT.Sense"
+#: The match's ``quality.uncertainty`` (JSON), valid for the recorded matrix only (not after a hand edit).
+ATTR_UNCERTAINTY = "IGRT.MatchUncertainty"
 SENSE = "to parent maps the daily image onto the planning image (apply it to the daily volume)"
 
 
@@ -108,9 +110,24 @@ def transform_node_from_result(scene, result, planning_node, daily_node, node=No
         result.planning_isocenter_lps,
         result.daily_isocenter_lps,
     )
+    uncertainty = (getattr(result, "quality", None) or {}).get("uncertainty")
+    node.SetAttribute(ATTR_UNCERTAINTY, json.dumps(uncertainty) if isinstance(uncertainty, dict) else "")
     if daily_node is not None:
         daily_node.SetAndObserveTransformNodeID(node.GetID())
     return node
+
+
+def uncertainty_of(node, hand_edited: bool) -> dict | None:
+    """The match's ``quality.uncertainty`` the node records; None when absent or the matrix was edited by
+    hand (the estimate belongs to the automatic match, not to the adjusted one)."""
+    text = node.GetAttribute(ATTR_UNCERTAINTY) if node is not None else None
+    if not text or hand_edited:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _read_point(node, attribute):
@@ -149,4 +166,8 @@ def edited_result(result, node):
     if np.allclose(matrix, result.matrix_lps, atol=1e-6):
         return result
     warnings = [*result.warnings, "result adjusted by hand after the automatic match"]
-    return dataclasses.replace(result, matrix_lps=matrix, warnings=warnings, method=f"{result.method}+manual")
+    # The uncertainty estimate belongs to the automatic match's matrix, not to the hand-adjusted one.
+    quality = {**result.quality, "uncertainty": None}
+    return dataclasses.replace(
+        result, matrix_lps=matrix, warnings=warnings, method=f"{result.method}+manual", quality=quality
+    )
