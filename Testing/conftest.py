@@ -89,3 +89,18 @@ def table_column(node, name: str) -> list:
 @pytest.fixture(scope="session")
 def block_phantom():
     return make_block_phantom()
+
+
+def block_with_markers(centers_index, size, origin, spacing=(1.0, 1.0, 1.25), hu=8000.0):
+    """The block phantom with gold cylinders (1 mm × 3 mm, axis along z) at voxel positions
+    ``centers_index`` (continuous i, j, k); returns (image, true centres LPS mm)."""
+    from igrt.synth.markers import Marker, add_to_array
+
+    img = make_block_phantom(size=size, spacing=spacing, origin=origin)
+    arr = sitk.GetArrayFromImage(img)
+    truth = np.array([img.TransformContinuousIndexToPhysicalPoint(c) for c in centers_index])
+    markers = [Marker("cylinder", tuple(c), (0.0, 0.0, 1.0), 3.0, 1.0) for c in truth]
+    add_to_array(arr, markers, img.GetOrigin(), img.GetSpacing(), np.reshape(img.GetDirection(), (3, 3)), hu)
+    out = sitk.GetImageFromArray(arr.astype(np.float32))
+    out.CopyInformation(img)
+    return out, truth

@@ -7,26 +7,16 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import make_block_phantom
+from conftest import block_with_markers
 from igrt.errors import IGRTInputError
 from igrt.markers.detect import detect_markers
-from igrt.synth.markers import Marker, add_to_array
 
 CENTERS_INDEX = ((40.3, 34.6, 20.2), (52.7, 28.2, 16.9), (30.5, 45.1, 26.4))
 
 
 @pytest.fixture(scope="module")
 def ct():
-    img = make_block_phantom(size=(80, 70, 40), spacing=(1.0, 1.0, 1.25), origin=(-40.0, -35.0, 220.0))
-    arr = sitk.GetArrayFromImage(img)
-    truth = np.array([img.TransformContinuousIndexToPhysicalPoint(c) for c in CENTERS_INDEX])
-    markers = [Marker("cylinder", tuple(c), (0.0, 0.0, 1.0), 3.0, 1.0) for c in truth]
-    add_to_array(
-        arr, markers, img.GetOrigin(), img.GetSpacing(), np.reshape(img.GetDirection(), (3, 3)), 8000.0
-    )
-    out = sitk.GetImageFromArray(arr.astype(np.float32))
-    out.CopyInformation(img)
-    return out, truth
+    return block_with_markers(CENTERS_INDEX, size=(80, 70, 40), origin=(-40.0, -35.0, 220.0))
 
 
 def assert_found(found, truth):

@@ -5,25 +5,15 @@ import json
 import numpy as np
 import SimpleITK as sitk
 
-from conftest import make_block_phantom
+from conftest import block_with_markers
 from igrt.markers.detect import detect_markers
-from igrt.synth.markers import Marker, add_to_array
 
 # Three gold cylinders (1 mm × 3 mm, axis along z, 8000 HU) at non-integer voxel positions.
 CENTERS_INDEX = ((100.3, 84.6, 50.2), (112.7, 78.2, 44.9), (90.5, 95.1, 58.4))
 
 
 def _ct_with_markers():
-    img = make_block_phantom(size=(200, 170, 100), spacing=(1.0, 1.0, 1.25), origin=(-100.0, -140.0, 220.0))
-    arr = sitk.GetArrayFromImage(img)
-    truth = np.array([img.TransformContinuousIndexToPhysicalPoint(c) for c in CENTERS_INDEX])
-    markers = [Marker("cylinder", tuple(c), (0.0, 0.0, 1.0), 3.0, 1.0) for c in truth]
-    add_to_array(
-        arr, markers, img.GetOrigin(), img.GetSpacing(), np.reshape(img.GetDirection(), (3, 3)), 8000.0
-    )
-    out = sitk.GetImageFromArray(arr.astype(np.float32))
-    out.CopyInformation(img)
-    return out, truth
+    return block_with_markers(CENTERS_INDEX, size=(200, 170, 100), origin=(-100.0, -140.0, 220.0))
 
 
 def test_markers_found_at_their_centroids():
