@@ -215,3 +215,42 @@ def test_help_names_every_verb_and_the_real_threshold_default(capsys):
     threshold = next(a for a in detect._actions if a.dest == "threshold")
     assert f"default {DEFAULT_THRESHOLD_HU:g}" in threshold.help and DEFAULT_THRESHOLD_HU == 1300.0
     assert "1800" not in threshold.help
+
+
+def test_report_draws_the_planning_structures_given(pair, tmp_path, capsys):
+    """`--structures` puts the real planning structures on the report's contour panels (not HU outlines)."""
+    d, iso = pair
+    planning = sitk.ReadImage(str(d / "planning.mha"))
+    labels = sitk.Cast(planning > 1000.0, sitk.sitkUInt8)  # the dense bone cores: label 1
+    sitk.WriteImage(labels, str(tmp_path / "structures.nrrd"))
+    point = "--isocenter=" + ",".join(f"{v:.4f}" for v in iso)
+    args = ["match", d / "planning.mha", d / "daily.nrrd", point, "--report", tmp_path / "report"]
+    code, err = _run(
+        [*args, "--structures", tmp_path / "structures.nrrd", "--out", tmp_path / "r.json"], capsys
+    )
+    assert code == 0, err
+    page = (tmp_path / "report" / "report.html").read_text()
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["inputs"]["structures"] == str(tmp_path / "structures.nrrd")
+    assert "Planning structures (" in page and "contours (body cyan, bone yellow)" not in page
+    # Without --report there is nothing to draw on; a name that is not in the set is refused; both
+    # before the match runs and writing nothing.
+    out = tmp_path / "none.json"
+    code, err = _run([*args[:4], "--structures", tmp_path / "structures.nrrd", "--out", out], capsys)
+    assert code == 2 and "--report" in err and not out.exists()
+    code, err = _run(
+        [*args, "--structures", tmp_path / "structures.nrrd", "--structure", "PTV", "--out", out], capsys
+    )
+    assert code == 2 and "no structure 'PTV'" in err and not out.exists()
+
+
+def test_structures_of_another_frame_are_refused_before_the_match(tmp_path, capsys, shared_data):
+    """The Eclipse prostate RTSTRUCT (its own frame of reference) cannot be drawn on another patient's CT."""
+    rtstruct = next((shared_data / "eclipse_prostate_rt" / "dicom").glob("RS.*.dcm"))
+    planning = _dicom_series(make_block_phantom(), tmp_path / "planning", frame_of_reference_uid="1.2.3.4.5")
+    daily = _dicom_series(make_block_phantom(), tmp_path / "daily", frame_of_reference_uid="1.2.3.4.6")
+    out = tmp_path / "r.json"
+    args = ["match", planning, daily, "--report", tmp_path / "report", "--structures", rtstruct, "--out", out]
+    code, err = _run(args, capsys)
+    assert code == 2 and "do not belong together" in err and err.count("\n") == 1, err
+    assert not out.exists() and not (tmp_path / "report").exists()

@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from igrt.errors import IGRTInputError
+
 
 def say(msg: str) -> None:
     """One line on stderr (results go to files; the terminal gets the summary and the warnings)."""
@@ -72,3 +74,14 @@ def join_negative_lists(argv: list[str]) -> list[str]:
         else:
             out.append(token)
     return out
+
+
+def structures_argument(path):
+    """The STRUCTURES argument: a .seg.vtm is read by the VTK reader of the MRML layer, the rest by the core."""
+    if not str(path).lower().endswith(".seg.vtm"):
+        return path
+    try:
+        from igrt.mrml.seg_vtm import read_seg_vtm
+    except ImportError as e:
+        raise IGRTInputError(f"{path}: reading a .seg.vtm needs VTK (pip install vtk)") from e
+    return read_seg_vtm(path)

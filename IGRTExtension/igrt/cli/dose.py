@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from igrt.cli.common import say
+from igrt.cli.common import say, structures_argument
 from igrt.cli.outputs import check_outputs
 from igrt.dose.workflow import dose_impact, dvh_document
-from igrt.errors import IGRTInputError
 from igrt.result import write_json
 
 
@@ -57,7 +56,7 @@ def run_dvh(args) -> int:
     )
     doc = dvh_document(
         args.dose,
-        _structures(args.structures),
+        structures_argument(args.structures),
         names=args.structure,
         sum_doses=args.sum,
         v_doses_gy=args.v_dose,
@@ -83,7 +82,7 @@ def run_impact(args) -> int:
     doc = dose_impact(
         args.placements,
         args.dose,
-        _structures(args.structures),
+        structures_argument(args.structures),
         fractions=args.fractions,
         names=args.structure,
         sum_doses=args.sum,
@@ -103,17 +102,6 @@ def run_impact(args) -> int:
     say(f"approximation: {doc['approximation']}")
     _finish(doc, args.out)
     return 0
-
-
-def _structures(path):
-    """The STRUCTURES argument: a .seg.vtm is read by the VTK reader of the MRML layer, the rest by the core."""
-    if not str(path).lower().endswith(".seg.vtm"):
-        return path
-    try:
-        from igrt.mrml.seg_vtm import read_seg_vtm
-    except ImportError as e:
-        raise IGRTInputError(f"{path}: reading a .seg.vtm needs VTK (pip install vtk)") from e
-    return read_seg_vtm(path)
 
 
 def _finish(doc, out) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from igrt.cli.common import ORIENTATION_HELP, point, progress_printer, say
+from pathlib import Path
+
+from igrt.cli.common import ORIENTATION_HELP, point, progress_printer, say, structures_argument
 from igrt.cli.outputs import Publication, check_outputs
+from igrt.errors import IGRTInputError
 from igrt.registration.match import METHODS, MatchOptions
 from igrt.registration.workflow import daily_match_files
 from igrt.result import write_json
@@ -28,6 +31,14 @@ def add_parser(sub) -> None:
         "--target-mask", help="label image (planning frame) of the target for the soft-tissue match"
     )
     m.add_argument("--report", help="also write an HTML report with comparison pictures into this folder")
+    m.add_argument(
+        "--structures",
+        help="planning structures drawn on the daily image in the report: RTSTRUCT, .seg.nrrd, .seg.vtm or "
+        "a label map (planning frame); default the body and bone outlines of the planning CT",
+    )
+    m.add_argument(
+        "--structure", action="append", metavar="NAME", help="with --structures: draw only these (repeatable)"
+    )
     m.add_argument("--out", required=True, help="result JSON to write")
     m.set_defaults(func=run)
 
@@ -39,10 +50,12 @@ def run(args) -> int:
             ("DAILY", args.daily),
             ("--plan", args.plan),
             ("--target-mask", args.target_mask),
+            ("--structures", args.structures),
         ],
         files=[("--out", args.out)],
         folders=[("--report", args.report)],
     )
+    structures, drawn = report_structures(args)
     options = MatchOptions(
         method=args.method,
         planning_isocenter_lps=args.isocenter,
@@ -55,13 +68,14 @@ def run(args) -> int:
         options,
         plan_path=args.plan,
         target_mask_path=args.target_mask,
+        structures=structures,
         progress=progress_printer(),
     )
     with Publication() as outputs:  # the report and the result JSON: both or neither
         if args.report:
             from igrt.report import write_report
 
-            write_report(result, planning.image, daily.image, outputs.folder(args.report))
+            write_report(result, planning.image, daily.image, outputs.folder(args.report), structures=drawn)
         write_json(outputs.file(args.out), result)
         outputs.publish()
     t, c = result["translation_mm"], result["couch"]
@@ -78,3 +92,30 @@ def run(args) -> int:
         say(f"warning: {w}")
     say(f"wrote {args.out} ({result['elapsed_s']:.2f} s)")
     return 0
+
+
+#: Colours (RGB 0–1) of structures that carry none, in order.
+PALETTE = ((1.0, 0.85, 0.0), (0.0, 0.9, 1.0), (1.0, 0.3, 0.3), (0.4, 1.0, 0.4), (1.0, 0.5, 1.0))
+
+
+def report_structures(args):
+    """(structure set, [(RGB 0–1, structure)] to draw) of --structures/--structure, read before the match."""
+    if args.structures is None:
+        if args.structure:
+            raise IGRTInputError("--structure names a structure of --structures: give --structures too")
+        return None, None
+    if not args.report:
+        raise IGRTInputError("--structures are drawn on the report: give --report DIR too")
+    from igrt.dose.workflow import select_structures
+    from igrt.io.structures import read_structures
+
+    value = structures_argument(args.structures)
+    structure_set = read_structures(value) if isinstance(value, str | Path) else value
+    chosen = select_structures(structure_set, args.structure)
+    if not chosen:
+        raise IGRTInputError(f"{args.structures}: no structure to draw (all empty)")
+    drawn = [
+        (tuple(c / 255 for c in s.color) if s.color else PALETTE[k % len(PALETTE)], s)
+        for k, s in enumerate(chosen)
+    ]
+    return structure_set, drawn

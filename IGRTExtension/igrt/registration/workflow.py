@@ -28,6 +28,7 @@ def daily_match(
     plan=None,
     target_mask=None,
     target_mask_source: str = "target mask",
+    structures=None,
     progress=None,
 ) -> dict:
     """Match the daily image to the planning image; the result document.
@@ -42,6 +43,9 @@ def daily_match(
         Gives the planning isocenter and patient position; excludes a declared planning isocenter.
     target_mask : SimpleITK.Image, optional
         Label image of the target in the planning frame, for the soft-tissue stage.
+    structures : igrt.dose.model.StructureSet, optional
+        Planning structures to draw on the daily image (report, views): checked to belong to the
+        planning image (frame of reference, patient) before the match runs, and recorded.
     progress : callable(str), optional
         Called with short progress lines during the registration.
 
@@ -86,6 +90,8 @@ def daily_match(
     options.orientation = orientation
     if target_mask is not None:
         options.soft_mask = inputs.target_mask_on(target_mask, planning, target_mask_source)
+    if structures is not None:
+        warnings += inputs.check_structures(structures, planning)
     if isocenter is None:
         warnings.append("no plan or isocenter given: the planning image center is used as the isocenter")
     result = run_match(planning, daily, options, progress=progress)
@@ -99,6 +105,7 @@ def daily_match(
         else ("given" if isocenter is not None else "planning image center"),
         "orientation_source": orientation_source,
         "target_mask": target_mask_source if target_mask is not None else None,
+        "structures": structures.path if structures is not None else None,
     }
     result.parameters = {
         "method": options.method,
@@ -119,6 +126,7 @@ def daily_match_files(
     *,
     plan_path=None,
     target_mask_path=None,
+    structures=None,
     progress=None,
 ) -> tuple[dict, Volume, Volume]:
     """Read the inputs from files and run :func:`daily_match`; returns (document, planning, daily).
@@ -150,6 +158,7 @@ def daily_match_files(
         plan=plan,
         target_mask=mask,
         target_mask_source=f"target mask {target_mask_path}",
+        structures=structures,
         progress=progress,
     )
     result["elapsed_s"] = round(time.perf_counter() - t0, 3)  # reading included, as before
