@@ -254,3 +254,24 @@ def test_structures_of_another_frame_are_refused_before_the_match(tmp_path, caps
     code, err = _run(args, capsys)
     assert code == 2 and "do not belong together" in err and err.count("\n") == 1, err
     assert not out.exists() and not (tmp_path / "report").exists()
+
+
+def test_uncertainty_limits_are_settable_and_checked(pair, tmp_path, capsys):
+    """`--uncertainty-limit-mm/-deg` set the flag's limits (default 1 mm / 1°): a limit below the match's
+    own 95% bound flags it; a limit that is not a positive number is refused before the match."""
+    d, iso = pair
+    base = ["match", d / "planning.mha", d / "daily.nrrd", "--isocenter=" + ",".join(f"{v:.4f}" for v in iso)]
+    code, err = _run([*base, "--out", tmp_path / "default.json"], capsys)
+    assert code == 0, err
+    default = json.loads((tmp_path / "default.json").read_text())["quality"]["uncertainty"]
+    assert default["limit_mm"] == 1.0 and default["limit_deg"] == 1.0
+    tight = default["translation_mm_95"] / 2
+    code, err = _run([*base, f"--uncertainty-limit-mm={tight}", "--out", tmp_path / "tight.json"], capsys)
+    assert code == 0, err
+    flagged = json.loads((tmp_path / "tight.json").read_text())["quality"]["uncertainty"]
+    assert flagged["flag"] is True and flagged["limit_mm"] == pytest.approx(tight)
+    assert any("exceeds" in r for r in flagged["reasons"])
+    for bad in ("0", "-1", "nan"):
+        out = tmp_path / f"bad{bad}.json"
+        code, err = _run([*base, f"--uncertainty-limit-deg={bad}", "--out", out], capsys)
+        assert code == 2 and "uncertainty limit" in err and err.count("\n") == 1 and not out.exists(), err

@@ -8,6 +8,8 @@ from igrt.cli.common import ORIENTATION_HELP, point, progress_printer, say, stru
 from igrt.cli.outputs import Publication, check_outputs
 from igrt.errors import IGRTInputError
 from igrt.registration.match import METHODS, MatchOptions
+from igrt.registration.uncertainty import LIMIT_DEG as UNCERTAINTY_LIMIT_DEG
+from igrt.registration.uncertainty import LIMIT_MM as UNCERTAINTY_LIMIT_MM
 from igrt.registration.workflow import daily_match_files
 from igrt.result import write_json
 
@@ -29,6 +31,18 @@ def add_parser(sub) -> None:
     m.add_argument("--orientation", help=f"{ORIENTATION_HELP}; default from plan or image")
     m.add_argument(
         "--target-mask", help="label image (planning frame) of the target for the soft-tissue match"
+    )
+    m.add_argument(
+        "--uncertainty-limit-mm",
+        type=float,
+        default=UNCERTAINTY_LIMIT_MM,
+        help=f"flag the match (escalate) when its 95%% translation bound exceeds this (mm; default {UNCERTAINTY_LIMIT_MM:g})",
+    )
+    m.add_argument(
+        "--uncertainty-limit-deg",
+        type=float,
+        default=UNCERTAINTY_LIMIT_DEG,
+        help=f"flag the match when its 95%% rotation bound exceeds this (degrees; default {UNCERTAINTY_LIMIT_DEG:g})",
     )
     m.add_argument("--report", help="also write an HTML report with comparison pictures into this folder")
     m.add_argument(
@@ -61,6 +75,8 @@ def run(args) -> int:
         planning_isocenter_lps=args.isocenter,
         daily_isocenter_lps=args.daily_isocenter,
         orientation=args.orientation,
+        uncertainty_limit_mm=args.uncertainty_limit_mm,
+        uncertainty_limit_deg=args.uncertainty_limit_deg,
     )
     result, planning, daily = daily_match_files(
         args.planning,

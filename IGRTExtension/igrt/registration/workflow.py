@@ -11,6 +11,7 @@ document back into nodes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 from igrt import patient_position
@@ -71,6 +72,12 @@ def daily_match(
         raise IGRTInputError("the planning and the daily image are the same image")
     if options.method not in METHODS:
         raise IGRTInputError(f"unknown match method {options.method!r}; use one of {', '.join(METHODS)}")
+    for what, value, unit in (
+        ("uncertainty limit (--uncertainty-limit-mm)", options.uncertainty_limit_mm, "mm"),
+        ("uncertainty limit (--uncertainty-limit-deg)", options.uncertainty_limit_deg, "°"),
+    ):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise IGRTInputError(f"the {what} must be a positive number of {unit}, got {value!r}")
     warnings = list(planning.warnings) + list(daily.warnings) + inputs.check_pair(planning, daily)
     isocenter = inputs.check_point(options.planning_isocenter_lps, "the planning isocenter")
     daily_iso = inputs.check_point(options.daily_isocenter_lps, "the daily isocenter")
