@@ -19,6 +19,7 @@ from igrt.dose.dvh import dose_at_points, dvh_curve, dvh_metrics, dvh_step_gy, m
 from igrt.dose.model import Dose, Structure, StructureSet
 from igrt.dose.sampling import Samples, auto_spacing_mm, sample_structure
 from igrt.errors import IGRTInputError
+from igrt.identity import check_same_frame
 
 SCHEMA_VERSION = "1.0"
 COVERAGE_WARN = 0.999  # warn when less than this share of a structure lies inside the dose grid
@@ -38,21 +39,7 @@ class SampledStructure:
 
 def check_frames(dose: Dose, structures: StructureSet) -> list[str]:
     """Refuse structures and dose of different frames of reference or patients; warnings when unknown."""
-    sf, df = structures.frame_of_reference_uid, dose.frame_of_reference_uid
-    if sf and df and sf != df:
-        raise IGRTInputError(
-            f"the structures ({structures.path}) are in frame of reference {sf}, the dose in {df}: "
-            "they do not belong together"
-        )
-    if structures.patient_id and dose.patient_id and structures.patient_id != dose.patient_id:
-        raise IGRTInputError(
-            f"the structures are for patient {structures.patient_id!r}, the dose for {dose.patient_id!r}"
-        )
-    if not (sf and df):
-        return [
-            "frame of reference unknown for the dose or the structures: that they belong together is not checked"
-        ]
-    return []
+    return check_same_frame(structures, "structures", dose, "dose")
 
 
 def _input_warnings(dose: Dose, structures: StructureSet) -> list[str]:

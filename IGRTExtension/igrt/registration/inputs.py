@@ -11,6 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from igrt.errors import IGRTInputError
+from igrt.identity import check_same_frame
 from igrt.volume import Volume
 
 
@@ -93,18 +94,4 @@ def target_mask_on(mask: sitk.Image, planning: Volume, source: str = "target mas
 def check_structures(structures, planning: Volume) -> list[str]:
     """Refuse planning structures (``igrt.dose.model.StructureSet``) of another frame of reference or
     patient than the planning image: they would be drawn on the wrong anatomy. Warnings when unknown."""
-    sf, pf = structures.frame_of_reference_uid, planning.frame_of_reference_uid
-    if sf and pf and sf != pf:
-        raise IGRTInputError(
-            f"the structures ({structures.path}) are in frame of reference {sf}, the planning image in {pf}: "
-            "they do not belong together"
-        )
-    if structures.patient_id and planning.patient_id and structures.patient_id != planning.patient_id:
-        raise IGRTInputError(
-            f"the structures are for patient {structures.patient_id!r}, the planning image for {planning.patient_id!r}"
-        )
-    if not (sf and pf):
-        return [
-            "frame of reference unknown for the structures or the planning image: not checked that they belong together"
-        ]
-    return []
+    return check_same_frame(structures, "structures", planning, "planning image")
