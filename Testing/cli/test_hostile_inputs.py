@@ -232,6 +232,26 @@ REFUSED = {
         "match {w}/planning.mha {w}/daily.mha --orientation SUPINE --out {out}/r.json",
         "orientation",
     ),
+    "match: --uncertainty-limit-mm 0": (
+        "match {w}/planning.mha {w}/daily.mha --uncertainty-limit-mm 0 --out {out}/r.json",
+        "uncertainty limit",
+    ),
+    "match: --uncertainty-limit-deg nan": (
+        "match {w}/planning.mha {w}/daily.mha --uncertainty-limit-deg nan --out {out}/r.json",
+        "uncertainty limit",
+    ),
+    "match: --structures without --report": (
+        "match {w}/planning.mha {w}/daily.mha --structures {w}/planning.mha --out {out}/r.json",
+        "--report",
+    ),
+    "match: --structures that are not structures": (
+        "match {w}/planning.mha {w}/daily.mha --report {out}/rep --structures {w}/not_an_image.nrrd --out {out}/r.json",
+        "not_an_image",
+    ),
+    "match: --structures is the --out": (
+        "match {w}/planning.mha {w}/daily.mha --report {out}/rep --structures {w}/planning.mha --out {w}/planning.mha",
+        "input",
+    ),
     # shift
     **{
         f"shift: {what}": (f"shift {{w}}/{name}.json --out {{out}}/s.json", words)
