@@ -31,6 +31,7 @@ from IGRTModuleLib.choices import (
 )
 from IGRTModuleLib.widget import IGRTModuleWidget
 
+from igrt import patient_position
 from igrt.errors import IGRTInputError
 from igrt.mrml import couch as couchnodes
 
@@ -271,14 +272,13 @@ class IGRTCouchShiftLogic(logic.IGRTModuleLogic):
             result["orientation"] = result["inputs"]["planning"]["patient_position"].upper()
         return result
 
-    @staticmethod
-    def resolveOrientation(result: dict, choice: str = "auto") -> tuple:
-        """(orientation, where it came from): the user's choice, the planning image, else HFS (as the match)."""
-        if choice and choice != FROM_RESULT:
-            return choice.upper(), "chosen by the user"
-        if result.get("orientation"):
-            return result["orientation"], "from the planning image"
-        return "HFS", "assumed HFS: not recorded on the planning image (as the daily match does)"
+    #: How the module says where the orientation came from (the rule itself is the core's,
+    #: igrt.patient_position.resolve, applied by the couch shift workflow).
+    ORIENTATION_SOURCES = {
+        "given": "chosen by the user",
+        "result": "from the planning image",
+        "assumed": f"assumed {patient_position.DEFAULT}: not recorded on the planning image (as the daily match does)",
+    }
 
     def target(self, source: str, result: dict, planNode=None, segmentationNode=None, segmentID=""):
         """(target point LPS or None, LPS points of the target structure or None, description)."""
@@ -318,20 +318,19 @@ class IGRTCouchShiftLogic(logic.IGRTModuleLogic):
         if transformNode is None:
             raise IGRTInputError("select the IGRT match transform")
         result = self.readResult(transformNode, planNode)
-        orient, orientSource = self.resolveOrientation(result, orientation)
         targetLps, points, description = self.target(
             targetSource, result, planNode, segmentationNode, segmentID
         )
         shift = couchnodes.evaluate_shift(
             result,
-            orient,
+            None if orientation in (None, "", FROM_RESULT) else orientation,
             couch_model=couchModel,
             max_rotation_deg=maxRotationDeg,
             target_lps=targetLps,
             target_points_lps=points,
             tolerance_profile=toleranceProfile,
         )
-        shift["orientation_source"] = orientSource
+        shift["orientation_source"] = self.ORIENTATION_SOURCES[shift["orientation_source"]]
         shift["target_description"] = description
         shift["display_profile"] = displayProfile
         scene = transformNode.GetScene()

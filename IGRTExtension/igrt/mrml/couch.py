@@ -293,7 +293,7 @@ def display_rows(shift: dict, profile: str | None) -> list[tuple[str, float, str
 
 def evaluate_shift(
     result: dict,
-    orientation: str,
+    orientation: str | None,
     couch_model: str = "6dof",
     max_rotation_deg: float | None = None,
     target_lps=None,
@@ -303,7 +303,8 @@ def evaluate_shift(
     """The couch shift workflow (``igrt.couch.workflow.couch_shift``) on a result read from the scene,
     flattened for the shift table (``igrt.couch.shift.couch_summary``). No rule of its own.
 
-    ``result`` is what :func:`result_from_transform_node` returns (hand edits included).
+    ``result`` is what :func:`result_from_transform_node` returns (hand edits included); ``orientation``
+    None takes the result's patient position by the core's rule (``igrt.patient_position.resolve``).
     """
     document = couch_shift(
         {"schema_version": SCHEMA_VERSION, **result},
