@@ -43,23 +43,45 @@ def _result(matrix, iso=(0.0, 0.0, 0.0)):
     }
 
 
+def _capped_cube_x_cdf(x, half=10.0, slab=2.5):
+    """Volume (mm³) of the capped cube below x (mm). The body holds 4·half² per mm of x; a cone cap's
+    section at scale s is 2·half·s wide in y and lies at |x| ≤ half·s, its height per ds is slab/2, so the
+    two caps hold slab·half·(1 − x²/half²) per mm of x."""
+    body = 4 * half**2 * (x + half)
+    caps = slab * half * ((x + half) - (x**3 + half**3) / (3 * half**2))
+    return body + caps
+
+
 def test_metrics_of_a_uniform_spread_of_doses():
-    """Doses 9…11 Gy spread uniformly (x from −10 to 10 mm): D_p = 11 − 2·p/100, mean 10, V10 = 50 %."""
+    """Dose 10 + 0.1·x over a 20 mm cube (planes z = −10 … 10, slab 2.5) closed by a cone cap at each end.
+
+    Density in x: 400 mm³/mm from the body plus 25·(1 − x²/100) from the two caps, so V = 8000 + 333.3 mm³,
+    the mean and D50 are 10 Gy (symmetric), and D_p = 10 + 0.1·x_p where the volume below x_p is
+    (1 − p/100)·V (a cubic, solved here). Sampled at h = 0.25 mm each cap has 5 midpoint sub-planes, so its
+    volume is A·(slab/2)·(1/3 − 1/(12·5²)): 8000 + 2·400·1.25·0.33 = 8330 mm³ exactly; the doses differ
+    from the continuous ones by the caps' discretisation (< 1e-3 Gy).
+    """
     doc = compute_dvh(linear_x_dose(SLOPE), _cube_set(), v_doses_gy=[10.0, 10.5])
     (row,) = doc["structures"]
     m = row["metrics"]
-    assert row["volume_cc"] == pytest.approx(8.0, rel=1e-9)
+    assert row["volume_cc"] == pytest.approx(8.33, rel=1e-9)
+    volume = _capped_cube_x_cdf(10.0)
+    assert volume == pytest.approx(8000 + 2 * 400 * 2.5 / 6)
+    for p in (98, 95, 2):
+        xs = np.linspace(-10, 10, 200001)
+        x_p = np.interp((1 - p / 100) * volume, _capped_cube_x_cdf(xs), xs)
+        assert m[f"D{p}_gy"] == pytest.approx(10 + SLOPE * x_p, abs=1e-3), p
+    assert m["D98_gy"] == pytest.approx(9.0416, abs=1e-3)  # by hand: 400δ + 2.5δ² − δ³/12 = 166.7, δ = 0.4156
     assert m["mean_gy"] == pytest.approx(10.0, abs=1e-5)
     assert m["D50_gy"] == pytest.approx(10.0, abs=1e-5)
-    assert m["D98_gy"] == pytest.approx(9.04, abs=1e-4)
-    assert m["D95_gy"] == pytest.approx(9.10, abs=1e-4)
-    assert m["D2_gy"] == pytest.approx(10.96, abs=1e-4)
     # the hottest 0.03 cc lies inside the top sample column (0.1 cc at h = 0.25 mm): resolved to h·slope/2
     assert row["sample_spacing_mm"] == 0.25
-    assert m["D0.03cc_gy"] == pytest.approx(11 - 2 * 0.03 / 8.0, abs=0.25 * SLOPE / 2)
+    assert m["D0.03cc_gy"] == pytest.approx(11 - 0.1 * 30 / 400, abs=0.25 * SLOPE / 2)
     assert m["min_gy"] == pytest.approx(9.0, abs=0.02) and m["max_gy"] == pytest.approx(11.0, abs=0.02)
-    assert m["V10Gy_pct"] == pytest.approx(50.0, abs=0.01) and m["V10Gy_cc"] == pytest.approx(4.0, abs=1e-3)
-    assert m["V10.5Gy_pct"] == pytest.approx(25.0, abs=0.01)
+    assert m["V10Gy_pct"] == pytest.approx(50.0, abs=0.01)
+    assert m["V10Gy_cc"] == pytest.approx(8.33 / 2, abs=1e-3)
+    above_5 = volume - _capped_cube_x_cdf(5.0)  # x > 5 mm: 2125 − 72.9 mm³ = 24.62 %
+    assert m["V10.5Gy_pct"] == pytest.approx(100 * above_5 / volume, abs=0.02)
     curve = row["dvh"]
     assert curve["volume_pct"][0] == 100.0 and curve["volume_pct"][-1] == 0.0
     assert np.all(np.diff(curve["volume_pct"]) <= 0)
@@ -144,7 +166,8 @@ def test_structure_outside_or_partly_outside_the_dose_grid():
     row = doc["structures"][0]
     assert row["covered_fraction"] == pytest.approx(0.5, abs=0.01)
     assert any("50.0 % inside the dose grid" in w for w in doc["warnings"])
-    assert row["volume_cc"] == pytest.approx(1.0, rel=1e-9)  # the whole structure's volume
+    # the whole structure's volume: 10 mm cube, 5-sub-plane cone caps of 100 mm² (h = 0.25): 1000 + 2·100·1.25·0.33
+    assert row["volume_cc"] == pytest.approx(1.0825, rel=1e-9)
     with pytest.raises(IGRTInputError, match="no structure 'nope'"):
         compute_dvh(dose, half_in, names=["nope"])
 

@@ -49,15 +49,26 @@ def test_circle_area_converges_and_crossings_are_found():
     assert not self_intersects(circle)
 
 
-def test_box_volume_is_exact_and_ends_at_its_end_planes():
-    """20×10 mm rectangles on z = 0, 2.5, …, 10: the box spans z 0…10 (end slabs halved) = 2000 mm³."""
+def test_box_volume_and_its_cone_end_caps():
+    """20×10 mm rectangles on z = 0, 2.5, …, 10: a 2000 mm³ body between the end planes and a cone cap of
+    200·2.5/6 = 83.3 mm³ beyond each (the end section shrinking to its centre over half a slab).
+
+    At h = 0.5 a slab has 6 sub-planes, 3 on each cap at s = 5/6, 1/2, 1/6: the 16.67×8.33, 10×5 and
+    3.33×1.67 mm rectangles about (10, 5), which hold 34×16, 20×10 and 6×4 grid points (x, y = 0.25 + 0.5·k),
+    each point 0.25 mm² of a 2.5/6 mm thick sub-plane.
+    """
     box = Structure("box", contours=box_contours(0, 20, 0, 10, np.arange(0, 10.1, 2.5)), slab_mm=2.5)
     samples = sample_structure(box, 0.5)
-    assert samples.volume_mm3 == pytest.approx(2000.0, rel=1e-12)
-    assert samples.points[:, 2].min() > 0 and samples.points[:, 2].max() < 10
+    z = samples.points[:, 2]
+    assert np.count_nonzero((z > 0) & (z < 10)) * samples.weight_mm3 == pytest.approx(2000.0, rel=1e-12)
+    assert samples.volume_mm3 == pytest.approx(2000 + 2 * 0.25 * (544 + 200 + 24) * 2.5 / 6, rel=1e-12)
+    assert z.min() > -1.25 and z.max() < 11.25
     assert samples.points[:, 0].min() > 0 and samples.points[:, 0].max() < 20
+    fine = sample_structure(box, 0.1).volume_mm3  # the caps converge on the cone's volume
+    assert fine == pytest.approx(2000 + 2 * 200 * 2.5 / 6, rel=1e-3)
     single = Structure("one plane", contours=[rectangle(0, 4, 0, 5, 7.5)], slab_mm=2.5)
-    assert sample_structure(single, 0.25).volume_mm3 == pytest.approx(4 * 5 * 2.5)  # keeps its whole slab
+    # both sides of a one-plane structure are ends: two cones, 20·2.5/3 mm³
+    assert sample_structure(single, 0.1).volume_mm3 == pytest.approx(4 * 5 * 2.5 / 3, rel=1e-2)
 
 
 def test_mask_sampling_and_a_structure_on_any_grid():
@@ -69,15 +80,19 @@ def test_mask_sampling_and_a_structure_on_any_grid():
     assert samples.volume_mm3 == pytest.approx(64 * 8.0)
     assert len(samples.points) == 64 * 4**3
     # The box x 0..10, y 0..6, z 0..4 on a 1 mm grid whose voxels span i−½ … i+½: the voxels at x = 0
-    # and x = 10 are half inside, so are the ones at y = 0, 6 and z = 0, 4.
+    # and x = 10 are half inside, so are the ones at y = 0, 6. At z = 0 (and 4) the body fills half a voxel
+    # and the cone cap (slab 2: section scale 1 − t over t = 0 … 1, sub-planes at t = 0.125, 0.375) the
+    # other half where its section (5 ± 5s, 3 ± 3s, s ≥ 0.625) covers the voxel, as in the middle.
     box = Structure("box", contours=box_contours(0, 10, 0, 6, [0.0, 2.0, 4.0]), slab_mm=2.0)
     ref = sitk.Image(14, 9, 7, sitk.sitkFloat32)
     frac = sitk.GetArrayFromImage(structure_fraction(box, ref, spacing_mm=0.25))
     assert frac[2, 3, 5] == pytest.approx(1.0)
     assert frac[2, 3, 0] == pytest.approx(0.5) and frac[2, 3, 10] == pytest.approx(0.5)
-    assert frac[0, 3, 5] == pytest.approx(0.5) and frac[2, 0, 0] == pytest.approx(0.25)
+    assert frac[0, 3, 5] == pytest.approx(1.0) and frac[2, 0, 0] == pytest.approx(0.25)
+    assert frac[0, 3, 0] == pytest.approx(0.25)  # the cap's section starts at x = 0.625: the body's quarter
     assert frac[2, 3, 11] == 0.0
-    assert frac.sum() == pytest.approx(10 * 6 * 4)
+    assert frac[1:4].sum() == pytest.approx(10 * 6 * 3)  # z 0.5 … 3.5: the body only
     label = sitk.GetArrayFromImage(structure_label(box, ref))
-    # at least half inside: the 9×5×3 inner voxels and the face voxels (½), not edges (¼) or corners (⅛)
+    # at least half inside: the 9×5×3 inner voxels and the face voxels (½), not edges (¼) or corners (⅛);
+    # beyond the end planes (z = 5) the cap holds at most 7/16 of a voxel
     assert label.sum() == 9 * 5 * 3 + 2 * 5 * 3 + 9 * 2 * 3 + 9 * 5 * 2

@@ -18,14 +18,21 @@ def test_contours_with_a_hole_and_the_end_planes():
         [
             [1.0, 1.0, 2.5],  # in the ring
             [5.0, 5.0, 2.5],  # in the hole
-            [1.0, 1.0, 0.1],  # just inside the first plane (the structure ends there)
-            [1.0, 1.0, -0.1],  # just below it: outside
+            [1.0, 1.0, 0.1],  # just inside the first plane
+            [1.0, 1.0, -0.1],  # on the cap: 0.1 mm beyond, the ring scaled by 0.92 about (5, 5): x 0.4 … 9.6
+            [1.0, 1.0, -0.5],  # 0.5 mm beyond: scaled by 0.6, x 2 … 8: outside
+            [2.5, 2.5, -0.5],  # … but (2.5, 2.5) is in that ring
+            [4.0, 4.0, -0.5],  # … and (4, 4) in its hole (3.8 … 6.2)
+            [5.0, 1.0, -1.3],  # beyond half a slab: outside
             [1.0, 1.0, 5.0],  # on the last plane
             [11.0, 1.0, 2.5],  # beside it
             [1.0, 1.0, 3.7],  # between planes: the nearer plane (5.0) holds it
         ]
     )
-    assert structure_contains(s, points).tolist() == [True, False, True, False, True, False, True]
+    expected = [True, False, True, True, False, True, False, False, True, False, True]
+    assert structure_contains(s, points).tolist() == expected
+    gap = Structure("gap", contours=[rectangle(0, 10, 0, 10, z) for z in (0.0, 2.5, 10.0)], slab_mm=2.5)
+    assert structure_contains(gap, [[5, 5, 6.0], [5, 5, 8.9], [5, 5, 4.0]]).tolist() == [False, True, False]
 
 
 def test_mask_structure():

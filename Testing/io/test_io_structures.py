@@ -46,7 +46,8 @@ def test_eclipse_structure_set(shared_data):
 
 
 def test_pinnacle_several_contours_per_plane_nothing_dropped(shared_data):
-    """Lt Lung: 165 contours on 80 planes. Its volume is the even–odd area of each plane × 3 mm (end planes ½)."""
+    """Lt Lung: 165 contours on 80 planes. Its volume is the even–odd area of each plane × 3 mm (end planes ½),
+    plus a cone cap of area × 3/6 mm beyond each end plane (igrt.dose.contour_stack)."""
     path = shared_data / PINNACLE_RS
     ss = read_structures(path)
     counts = _contour_counts(path)
@@ -56,9 +57,10 @@ def test_pinnacle_several_contours_per_plane_nothing_dropped(shared_data):
     planes = Counter(round(float(c[0, 2]), 2) for c in lung.contours)
     assert len(planes) == 80 and max(planes.values()) > 1
     # the lung's contours of one plane are disjoint islands (none inside another), so the volume is
-    # Σ area × 3 mm with the end planes halved; a dropped contour would cost ≥ 1 % here
+    # Σ area × 3 mm with the end planes ½ + ⅙ (half their slab, and the cap); a dropped contour would cost
+    # ≥ 1 % here
     z = np.array([c[0, 2] for c in lung.contours])
-    weights = np.where((z == z.min()) | (z == z.max()), 0.5, 1.0)
+    weights = np.where((z == z.min()) | (z == z.max()), 0.5 + 1 / 6, 1.0)
     expected = sum(w * polygon_area_mm2(c) for w, c in zip(weights, lung.contours, strict=True)) * 3.0
     assert sample_structure(lung, 1.0).volume_mm3 == pytest.approx(expected, rel=0.01)
 
@@ -86,7 +88,8 @@ def test_structures_and_dose_of_different_frames_are_refused(tmp_path):
     with pytest.raises(IGRTInputError, match="frame of reference .* the dose in .*do not belong together"):
         compute_dvh(dose, read_structures(path))
     doc = compute_dvh(make_dose(np.ones((10, 15, 15))), read_structures(path))
-    assert doc["structures"][0]["volume_cc"] == pytest.approx(0.5)
+    # 500 mm³ and two cone caps of 5 sub-planes each: 2·100·1.25·(1/3 − 1/300) mm³
+    assert doc["structures"][0]["volume_cc"] == pytest.approx(0.5825)
 
 
 def test_label_map_structures(tmp_path):

@@ -81,3 +81,31 @@ def self_intersects(poly, tol: float = 1e-9) -> bool:
     d3 = orient(a[j], b[j], a[i])
     d4 = orient(a[j], b[j], b[i])
     return bool(np.any((d1 * d2 < -tol) & (d3 * d4 < -tol)))
+
+
+def polygon_centroid(poly) -> np.ndarray:
+    """Area centroid (x, y) of one closed simple polygon (shoelace moments), mm."""
+    p = np.asarray(poly, float)[:, :2]
+    x, y = p[:, 0], p[:, 1]
+    xn, yn = np.roll(x, -1), np.roll(y, -1)
+    cross = x * yn - xn * y
+    a = cross.sum() / 2.0
+    if abs(a) < 1e-12:
+        return p.mean(axis=0)
+    return np.array([((x + xn) * cross).sum(), ((y + yn) * cross).sum()]) / (6.0 * a)
+
+
+def points_in_polygons(xy, polygons) -> np.ndarray:
+    """Even–odd test of N (x, y) points against ``polygons`` ((M, ≥2) arrays): boolean per point.
+
+    The same half-open rule as :func:`fill_polygons` (an edge spans min(y) ≤ y < max(y)), vectorised over
+    the edges.
+    """
+    xy = np.atleast_2d(np.asarray(xy, float))
+    a = np.concatenate([np.asarray(p, float)[:, :2] for p in polygons])
+    b = np.concatenate([np.roll(np.asarray(p, float)[:, :2], -1, axis=0) for p in polygons])
+    x, y = xy[:, :1], xy[:, 1:2]
+    spans = (np.minimum(a[:, 1], b[:, 1]) <= y) & (y < np.maximum(a[:, 1], b[:, 1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = a[:, 0] + (y - a[:, 1]) * (b[:, 0] - a[:, 0]) / (b[:, 1] - a[:, 1])
+    return (np.count_nonzero(spans & (x_cross > x), axis=1) % 2).astype(bool)

@@ -1,14 +1,12 @@
 """A structure as weighted sample points (LPS mm), finer than the dose grid where the structure is small.
 
-Contours (RTSTRUCT): each contour plane at z stands for the slab z ± slab/2, except that the structure
-ends at its first and last contour planes (their slabs are halved, inward only; a structure drawn on a
-single plane keeps its whole slab). Inside a slab the polygons are filled by the even–odd rule
-(:mod:`igrt.dose.rasterize`) on a square in-plane grid of spacing h and the slab is cut into an even
-number k ≥ slab/h of sub-planes, so every sample stands for h·h·slab/k mm³. Ending at the end planes
-(rather than half a slab beyond them) matches Eclipse's volumes and DVHs on the Eclipse prostate case
-(BODY 10590 vs 10593 cc; see the README's table). Masks: every
-inside voxel is cut into ⌈spacing/h⌉ sub-voxels per axis. The spacing h is chosen so a structure gets
-about ``TARGET_SAMPLES`` points, never coarser than the dose grid, never finer than ``MIN_SPACING_MM``.
+Contours (RTSTRUCT): where the structure is — each contour plane's slab and the end caps closing over half
+a slab beyond the first and last planes — is :mod:`igrt.dose.contour_stack`'s rule. Inside a slab the
+polygons are filled by the even–odd rule (:mod:`igrt.dose.rasterize`) on a square in-plane grid of
+spacing h and the slab is cut into an even number k ≥ slab/h of sub-planes, so every sample stands for
+h·h·slab/k mm³; a cap sub-plane fills the end section scaled for its height. Masks: every inside voxel
+is cut into ⌈spacing/h⌉ sub-voxels per axis. The spacing h is chosen so a structure gets about
+``TARGET_SAMPLES`` points, never coarser than the dose grid, never finer than ``MIN_SPACING_MM``.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from igrt.dose.contour_stack import contour_stack
 from igrt.dose.model import Structure
 from igrt.dose.rasterize import fill_polygons, polygon_area_mm2
 from igrt.image_grid import index_to_lps, lps_to_index
@@ -61,30 +60,25 @@ def sample_structure(structure: Structure, spacing_mm: float) -> Samples:
 
 
 def _sample_contours(structure: Structure, h: float) -> Samples:
-    slab = float(structure.slab_mm)
-    contours = structure.contours
-    xy = np.concatenate([c[:, :2] for c in contours])
+    stack = contour_stack(structure)
+    slab = stack.slab_mm
+    xy = np.concatenate([c[:, :2] for c in structure.contours])
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     x0, y0 = lo + h / 2
     nx, ny = (np.ceil((hi - lo) / h).astype(int) + 1).tolist()
     k_z = 2 * max(1, int(np.ceil(slab / (2 * h) - 1e-9)))
     sub_z = slab * ((np.arange(k_z) + 0.5) / k_z - 0.5)
-    planes = {}
-    for c in contours:
-        planes.setdefault(round(float(c[0, 2]), 3), []).append(c)
-    z_first, z_last = min(planes), max(planes)
     chunks = []
-    for z, polys in sorted(planes.items()):
-        inside = fill_polygons(polys, x0, y0, h, nx, ny)
-        rows, cols = np.nonzero(inside)
-        if len(rows) == 0:
-            continue
-        pxy = np.column_stack([x0 + cols * h, y0 + rows * h])
+    for k, z in enumerate(stack.z):
         zs = z + sub_z
-        if z_first < z_last:  # the structure ends at its end planes
-            zs = zs[(zs >= z_first) & (zs <= z_last)]
-        pz = np.repeat(zs, len(pxy))
-        chunks.append(np.column_stack([np.tile(pxy, (len(zs), 1)), pz]))
+        for scale in np.unique(stack.scale_at(zs)):  # 1 inside, < 1 on the end caps
+            inside = fill_polygons(stack.section(k, scale), x0, y0, h, nx, ny)
+            rows, cols = np.nonzero(inside)
+            at = zs[stack.scale_at(zs) == scale]
+            if len(rows) == 0 or len(at) == 0:
+                continue
+            pxy = np.column_stack([x0 + cols * h, y0 + rows * h])
+            chunks.append(np.column_stack([np.tile(pxy, (len(at), 1)), np.repeat(at, len(pxy))]))
     points = np.concatenate(chunks) if chunks else np.zeros((0, 3))
     return Samples(points=points, weight_mm3=h * h * slab / k_z, spacing_mm=h)
 
