@@ -73,6 +73,8 @@ class IGRTDailyMatchParameterNode:
 
     planningVolume, dailyVolume - the planning CT and the daily image.
     planNode - optional SlicerRT plan (vtkMRMLRTPlanNode): source of the planning isocenter.
+    planningStructures - optional planning segmentation (SlicerRT's RTSTRUCT import): the "contours"
+      comparison outlines these instead of the planning image's HU body/bone outlines.
     isocenterSource - plan, a markups point (typed or placed: the explicit way), or the image center.
     isocenterMarkups - planning isocenter point; dailyIsocenterMarkups - daily treatment isocenter
       (optional: same coordinates in a shared frame, else the daily image center).
@@ -83,6 +85,7 @@ class IGRTDailyMatchParameterNode:
     planningVolume: slicer.vtkMRMLScalarVolumeNode
     dailyVolume: slicer.vtkMRMLScalarVolumeNode
     planNode: slicer.vtkMRMLNode
+    planningStructures: slicer.vtkMRMLSegmentationNode
     isocenterSource: IsocenterSource = IsocenterSource.PLAN
     isocenterMarkups: slicer.vtkMRMLMarkupsFiducialNode
     dailyIsocenterMarkups: slicer.vtkMRMLMarkupsFiducialNode
@@ -252,11 +255,14 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
         resultTable=None,
         progress=None,
         planNode=None,
+        planningStructures=None,
     ):
         """Run the match and write the transform (applied to the daily volume), table and comparison.
 
         ``planNode`` (a SlicerRT plan) gives the planning isocenter and goes through the workflow's plan
-        check, as ``igrt match --plan`` does; it excludes ``planningIsocenterLps``.
+        check, as ``igrt match --plan`` does; it excludes ``planningIsocenterLps``. ``planningStructures``
+        (a segmentation, e.g. SlicerRT's RTSTRUCT import) are outlined in the "contours" comparison, checked
+        to belong to the planning image as ``igrt match --structures`` does.
         """
         if planningVolume is None or dailyVolume is None:
             raise IGRTInputError("select both the planning and the daily volume")
@@ -283,6 +289,7 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
                 comparison_nodes=reuse.comparison_nodes if reuse else None,
                 progress=progress,
                 plan_node=planNode,
+                structures_node=planningStructures,
                 **identities,
             )
         self._inputs = (planningVolume, dailyVolume)
@@ -310,6 +317,7 @@ class IGRTDailyMatchLogic(logic.IGRTModuleLogic):
             outputTransform=p.outputTransform,
             resultTable=p.resultTable,
             progress=progress,
+            planningStructures=p.planningStructures,
         )
 
     # Live numbers while the transform is moved by hand

@@ -53,3 +53,13 @@ def trilinear(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
                 out += weight * arr[lo[:, 2] + dz, lo[:, 1] + dy, lo[:, 0] + dx]
     out[~inside] = np.nan
     return out
+
+
+def same_grid(a: sitk.Image, b: sitk.Image, tol_mm: float = 1e-4) -> bool:
+    """True when ``a`` and ``b`` have the same voxel grid: size, and origin/spacing within ``tol_mm``, direction within 1e-6."""
+    return (
+        a.GetSize() == b.GetSize()
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol_mm)
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol_mm)
+        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-6)
+    )

@@ -26,6 +26,7 @@ import vtk  # noqa: E402
 
 from conftest import import_module_file, make_block_phantom, move_patient  # noqa: E402
 from igrt import geometry  # noqa: E402
+from igrt.errors import IGRTInputError  # noqa: E402
 from igrt.mrml import comparison, slice_views, volumes  # noqa: E402
 from igrt.registration.compare import DEFAULT_CONTOURS, write_png  # noqa: E402
 
@@ -184,6 +185,77 @@ def test_contours_outline_the_planning_body_and_bone_on_the_daily_image(views, t
     assert not np.any(np.all(images["Red"] == colours["body"], axis=-1))
 
 
+def _block_segmentation(planning_image, scene):
+    """A "Target" segment (pure blue): the planning-only block's voxels, imported as SlicerRT's RTSTRUCT
+    import leaves structures (a labelmap segment on the planning grid); and the LPS x of its two faces."""
+    a = np.zeros(planning_image.GetSize()[::-1], np.uint8)
+    a[BLOCK] = 1
+    mask = sitk.GetImageFromArray(a)
+    mask.CopyInformation(planning_image)
+    labels = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode")
+    volumes.update_node_from_image(labels, mask)
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "plan structures")
+    assert slicer.vtkSlicerSegmentationsModuleLogic().ImportLabelmapToSegmentationNode(labels, node)
+    scene.RemoveNode(labels)
+    segment = node.GetSegmentation().GetNthSegment(0)
+    segment.SetName("Target")
+    segment.SetColor(0.0, 0.0, 1.0)
+    faces = [BLOCK[2].start - 0.5, BLOCK[2].stop - 0.5]  # continuous i of the box's x faces
+    xs = [planning_image.TransformContinuousIndexToPhysicalPoint((f, 0.0, 0.0))[0] for f in faces]
+    return node, xs
+
+
+def test_contours_outline_the_planning_structures_when_given(module, views, tmp_path):
+    """With planning structures the contours mode outlines them (not the HU body/bone) on the daily image:
+    the block's box, drawn where the plan has it, over daily anatomy that has no block."""
+    logic, logics, planning, block, _ = views
+    scene = logic.outputs.transform_node.GetScene()
+    planning_node, daily_node = logic._inputs
+    segmentation, face_x = _block_segmentation(planning, scene)
+    iso = np.array(
+        planning.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in planning.GetSize()])
+    )
+    try:
+        logic.process(
+            planning_node,
+            daily_node,
+            method="bone",
+            planningIsocenterLps=iso,
+            dailyIsocenterLps=iso,
+            planningStructures=segmentation,
+        )
+        m = vtk.vtkMatrix4x4()
+        m.SetElement(2, 3, -3.0)
+        logic.outputs.transform_node.SetMatrixTransformToParent(m)  # the truth, as in the fixture
+        contours = logic.outputs.comparison_nodes["contours"]
+        assert contours.GetName() == "IGRT planning structures (plan structures)"
+        images = _render(views, "contours", tmp_path, "structure_contours")
+        rgb = images["Red"]
+        blue = np.all(rgb == (0, 0, 255), axis=-1)
+        assert blue.sum() > 20
+        for _, colour in DEFAULT_CONTOURS.values():  # no HU outline drawn
+            assert not np.any(np.all(rgb == tuple(round(255 * c) for c in colour), axis=-1))
+        # On the row through the block the outline spans the block's faces (x of the box), within a voxel.
+        row, _ = slice_views.pixel_of(logics["Red"], block)
+        cols = np.nonzero(blue[row])[0]
+        face_cols = sorted(slice_views.pixel_of(logics["Red"], (x, block[1], block[2]))[1] for x in face_x)
+        pixel_mm = 200.0 / 160
+        assert (
+            abs(cols.min() - face_cols[0]) * pixel_mm <= 3.0
+            and abs(cols.max() - face_cols[1]) * pixel_mm <= 3.0
+        )
+        # inside the outline: the daily image, without the block
+        assert _at(views, images, "Red", block) == pytest.approx((_daily_grey(views, block),) * 3, abs=2)
+    finally:
+        scene.RemoveNode(segmentation)
+        logic.process(
+            planning_node, daily_node, method="bone", planningIsocenterLps=iso, dailyIsocenterLps=iso
+        )
+        m = vtk.vtkMatrix4x4()
+        m.SetElement(2, 3, -3.0)
+        logic.outputs.transform_node.SetMatrixTransformToParent(m)
+
+
 def test_screenshot_of_the_modes(views, tmp_path):
     """The README's picture: the axial view through the isocenter in four modes (2 × 2), 240 px each.
 
@@ -210,3 +282,27 @@ def test_screenshot_of_the_modes(views, tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("IGRT_SCREENSHOTS"):
         shutil.copy(path, Path(os.environ["IGRT_SCREENSHOTS"]) / path.name)
+
+
+def test_planning_structures_of_another_frame_are_refused_before_the_match(module, views):
+    """The workflow's structures rule (as `igrt match --structures`): another frame of reference → one line."""
+    from igrt.mrml.volumes import IDENTITY_ATTRIBUTES
+
+    logic, _, planning, _, _ = views
+    scene = logic.outputs.transform_node.GetScene()
+    planning_node, daily_node = logic._inputs
+    segmentation, _ = _block_segmentation(planning, scene)
+    attribute = IDENTITY_ATTRIBUTES["frame_of_reference_uid"]
+    segmentation.SetAttribute(attribute, "1.2.826.0.1.3680043.8.498.2")
+    planning_node.SetAttribute(attribute, "1.2.826.0.1.3680043.8.498.1")
+    transforms_before = scene.GetNodesByClass("vtkMRMLLinearTransformNode").GetNumberOfItems()
+    try:
+        with pytest.raises(IGRTInputError, match="frame of reference .* do not belong together") as refused:
+            module.IGRTDailyMatchLogic().process(
+                planning_node, daily_node, method="bone", planningStructures=segmentation
+            )
+        assert "\n" not in str(refused.value)
+        assert scene.GetNodesByClass("vtkMRMLLinearTransformNode").GetNumberOfItems() == transforms_before
+    finally:
+        planning_node.RemoveAttribute(attribute)
+        scene.RemoveNode(segmentation)

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from igrt.dose.contour_stack import contour_stack
 from igrt.dose.model import Structure
 from igrt.dose.rasterize import fill_polygons, polygon_area_mm2
-from igrt.image_grid import index_to_lps, lps_to_index
+from igrt.image_grid import index_to_lps, lps_to_index, same_grid
 
 TARGET_SAMPLES = 1_000_000
 MIN_SPACING_MM = 0.25
@@ -105,6 +105,10 @@ def structure_fraction(
 
     Sub-voxel sampling at ``spacing_mm`` (default a quarter of the finest reference spacing).
     """
+    if structure.mask is not None and same_grid(structure.mask, reference):
+        image = sitk.Cast(structure.mask != 0, sitk.sitkFloat32)  # already on this grid: as it is
+        image.CopyInformation(reference)
+        return image
     h = spacing_mm or min(reference.GetSpacing()) / 4.0
     samples = sample_structure(structure, h)
     size = np.asarray(reference.GetSize())
@@ -122,3 +126,23 @@ def structure_fraction(
 def structure_label(structure: Structure, reference: sitk.Image) -> sitk.Image:
     """Binary uint8 mask of ``structure`` on ``reference``'s grid: voxels at least half inside."""
     return sitk.Cast(structure_fraction(structure, reference) >= 0.5, sitk.sitkUInt8)
+
+
+def structures_label_map(
+    structures, reference: sitk.Image
+) -> tuple[sitk.Image, list[tuple[int, str, tuple]]]:
+    """One uint8 label map of ``structures`` on ``reference``'s grid, for drawing their outlines.
+
+    Label i + 1 is ``structures[i]`` (voxels at least half inside, :func:`structure_label`). Where
+    structures overlap, the smaller one wins (drawn last), so a target inside an organ keeps its outline.
+    Returns the image and ``(label, name, rgb 0–255 or None)`` per structure. At most 255 structures.
+    """
+    if len(structures) > 255:
+        raise ValueError(f"{len(structures)} structures: a label map holds at most 255")
+    labels = np.zeros(reference.GetSize()[::-1], np.uint8)
+    masks = [sitk.GetArrayFromImage(structure_label(s, reference)).astype(bool) for s in structures]
+    for i in sorted(range(len(structures)), key=lambda k: -int(masks[k].sum())):
+        labels[masks[i]] = i + 1
+    image = sitk.GetImageFromArray(labels)
+    image.CopyInformation(reference)
+    return image, [(i + 1, s.name, s.color) for i, s in enumerate(structures)]

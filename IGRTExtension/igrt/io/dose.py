@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from igrt.dose.model import Dose
 from igrt.errors import IGRTInputError
+from igrt.image_grid import same_grid
 from igrt.io.rtdose import read_rtdose
 from igrt.io.volumes import VOLUME_SUFFIXES, read_image_file
 
@@ -97,7 +98,7 @@ def _sum(doses: list[Dose]) -> Dose:
     warnings = []
     for d, name in zip(doses[1:], names[1:], strict=True):
         image = d.image
-        if not _same_grid(image, first.image):
+        if not same_grid(image, first.image, GRID_TOL):
             image = sitk.Resample(image, first.image, sitk.Transform(), sitk.sitkLinear, 0.0)
             warnings.append(f"{name} is on another grid: resampled (linear) onto {names[0]}'s grid")
         total += sitk.GetArrayViewFromImage(image)
@@ -113,13 +114,4 @@ def _sum(doses: list[Dose]) -> Dose:
         referenced_plan_uid=first.referenced_plan_uid if len(plans) == 1 else None,
         patient_id=first.patient_id,
         warnings=[f"sum of {len(doses)} RTDOSE files ({', '.join(names)})", *warnings],
-    )
-
-
-def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    return (
-        a.GetSize() == b.GetSize()
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=GRID_TOL)
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=GRID_TOL)
-        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-6)
     )

@@ -2,8 +2,11 @@
 
 Everything here is MRML-only. The checkerboard and difference volumes are computed on the planning
 grid, from the daily image resampled through the result (``igrt.registration.compare.planning_to_daily_transform``).
-The contours are the planning image's body and bone outlines (``igrt.registration.compare.DEFAULT_CONTOURS``)
-as a label map drawn in outline over the daily image, which the result transform brings onto the plan.
+The contours are the planning structures — a segmentation node (SlicerRT's RTSTRUCT import, or any
+segmentation of the planning image) — as a label map on the planning grid drawn in outline over the
+daily image, which the result transform brings onto the plan: the structures where the plan has them,
+the daily anatomy where the match puts it. Without a segmentation they are the planning image's body
+and bone outlines (HU thresholds, ``igrt.registration.compare.DEFAULT_CONTOURS``), and say so by name.
 Slice composite nodes exist inside the Slicer application (its layout creates them) or where slice
 logics were made on the scene (``igrt.mrml.slice_views``); without any only the volumes and colour nodes
 are prepared.
@@ -62,6 +65,35 @@ def contour_labels(planning: sitk.Image) -> sitk.Image:
     image = sitk.GetImageFromArray(labels)
     image.CopyInformation(planning)
     return image
+
+
+def structure_contour_labels(structures_node, planning_node) -> tuple[sitk.Image, list]:
+    """Label map of the segments of ``structures_node`` on the planning grid, and its legend.
+
+    Each segment goes through the core rule (:func:`igrt.dose.sampling.structures_label_map`: voxels at
+    least half inside, the smaller structure drawn over the larger). Legend: ``(label, name, rgb 0–255)``.
+    """
+    from igrt.dose.sampling import structures_label_map
+    from igrt.mrml.dose import structures_from_segmentation
+
+    structures = structures_from_segmentation(structures_node, reference_volume_node=planning_node)
+    return structures_label_map(structures.structures, volumes.image_from_node(planning_node))
+
+
+def structure_color_node(scene, legend, node=None):
+    """Colour table of :func:`structure_contour_labels`: 0 transparent, then each segment's colour."""
+    name = "IGRT planning structures colours"
+    if node is None:
+        node = scene.GetFirstNodeByName(name)
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    node.SetTypeToUser()
+    node.SetNumberOfColors(len(legend) + 1)
+    node.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
+    for label, structure, rgb in legend:
+        r, g, b = (c / 255.0 for c in rgb) if rgb is not None else (1.0, 1.0, 0.0)
+        node.SetColor(label, structure, r, g, b, 1.0)
+    return node
 
 
 def contour_color_node(scene, node=None):
@@ -190,10 +222,14 @@ def set_flicker_phase(scene, show_daily: bool) -> None:
         composite.SetForegroundOpacity(1.0 if show_daily else 0.0)
 
 
-def prepare(scene, result, planning_node, daily_node, nodes: dict | None = None) -> dict:
+def prepare(
+    scene, result, planning_node, daily_node, nodes: dict | None = None, structures_node=None
+) -> dict:
     """Create or update the comparison volumes and colour nodes; returns them by name.
 
-    ``nodes`` holds nodes from a previous call to update in place (keys as returned).
+    ``nodes`` holds nodes from a previous call to update in place (keys as returned). ``structures_node``:
+    the planning structures (a segmentation node) outlined in "contours" mode; the label map is made again
+    only when the structures or the planning image change, not when the transform moves.
     """
     nodes = dict(nodes or {})
     planning = volumes.image_from_node(planning_node)
@@ -204,13 +240,10 @@ def prepare(scene, result, planning_node, daily_node, nodes: dict | None = None)
     nodes["difference"] = volumes.node_from_image(
         scene, images["difference"], "IGRT difference (daily - planning)", nodes.get("difference")
     )
-    contours = nodes.get("contours") or scene.AddNewNodeByClass(
-        "vtkMRMLLabelMapVolumeNode", "IGRT planning contours"
-    )
-    nodes["contours"] = volumes.node_from_image(
-        scene, contour_labels(planning), "IGRT planning contours", contours
-    )
-    _set_colour(nodes["contours"], contour_color_node(scene))
+    source = _contour_source(structures_node, planning_node)
+    if nodes.get("contours") is None or nodes.get("contours_source") != source:
+        _update_contours(scene, nodes, planning_node, planning, structures_node)
+        nodes["contours_source"] = source
     nodes["planning_colour"] = fusion_color_node(scene, "IGRT planning (magenta)", PLANNING_RGB)
     nodes["daily_colour"] = fusion_color_node(scene, "IGRT daily (green)", DAILY_RGB)
     _set_colour(nodes["difference"], _difference_colour(scene))
@@ -218,3 +251,30 @@ def prepare(scene, result, planning_node, daily_node, nodes: dict | None = None)
     diff_display.AutoWindowLevelOff()
     diff_display.SetWindowLevel(1000.0, 0.0)
     return nodes
+
+
+def _contour_source(structures_node, planning_node) -> tuple:
+    """What the contour label map is made from (node IDs and modification times)."""
+    if structures_node is None:
+        return ("hu", planning_node.GetID(), planning_node.GetImageData().GetMTime())
+    segmentation = structures_node.GetSegmentation()
+    return (
+        "structures",
+        structures_node.GetID(),
+        structures_node.GetMTime(),
+        segmentation.GetMTime(),
+        planning_node.GetID(),
+    )
+
+
+def _update_contours(scene, nodes: dict, planning_node, planning: sitk.Image, structures_node) -> None:
+    if structures_node is None:
+        labels, name, colours = contour_labels(planning), "IGRT planning contours (HU thresholds)", None
+    else:
+        labels, legend = structure_contour_labels(structures_node, planning_node)
+        name, colours = f"IGRT planning structures ({structures_node.GetName()})", legend
+    node = nodes.get("contours") or scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
+    nodes["contours"] = volumes.node_from_image(scene, labels, name, node)
+    nodes["contours"].SetName(name)
+    colour = contour_color_node(scene) if colours is None else structure_color_node(scene, colours)
+    _set_colour(nodes["contours"], colour)

@@ -27,6 +27,7 @@ class DailyMatchOutputs:
     transform_node: object
     table_node: object
     comparison_nodes: dict = field(default_factory=dict)
+    structures_node: object = None  # planning structures outlined in the "contours" comparison
 
 
 def point_lps_from_markups(markups_node, index: int = 0, volume_node=None) -> np.ndarray:
@@ -107,13 +108,15 @@ def run(
     daily_identity: dict | None = None,
     plan_node=None,
     target_mask_node=None,
+    structures_node=None,
 ) -> DailyMatchOutputs:
     """Match ``daily_node`` to ``planning_node`` with the core workflow and put the result in the scene.
 
     The nodes become the workflow's inputs (``Volume`` with the DICOM identity, a plan, a target label
     map); the workflow makes every check; its document becomes the transform, table and comparison.
     ``*_identity`` are DICOM identity fields (``Volume`` names: patient_id, frame_of_reference_uid, ...)
-    that override the node attributes.
+    that override the node attributes. ``structures_node``: the planning structures (segmentation) that
+    the "contours" comparison outlines; refused when its frame of reference is not the planning image's.
     """
     if planning_node is None or daily_node is None:
         raise IGRTInputError("select both the planning and the daily volume")
@@ -125,6 +128,11 @@ def run(
         mask = volumes.image_from_node(target_mask_node) if target_mask_node is not None else None
     except ValueError as exc:
         raise IGRTInputError(str(exc)) from exc
+    structures = None
+    if structures_node is not None:
+        from igrt.mrml.dose import structures_from_segmentation
+
+        structures = structures_from_segmentation(structures_node, reference_volume_node=planning_node)
     document = daily_match(
         planning,
         daily,
@@ -134,22 +142,39 @@ def run(
         target_mask_source=f"target mask {target_mask_node.GetName()!r}"
         if target_mask_node
         else "target mask",
+        structures=structures,
         progress=progress,
     )
     result = MatchResult.from_dict(document)
-    return publish(scene, result, planning_node, daily_node, transform_node, table_node, comparison_nodes)
+    return publish(
+        scene,
+        result,
+        planning_node,
+        daily_node,
+        transform_node,
+        table_node,
+        comparison_nodes,
+        structures_node,
+    )
 
 
 def publish(
-    scene, result, planning_node, daily_node, transform_node=None, table_node=None, comparison_nodes=None
+    scene,
+    result,
+    planning_node,
+    daily_node,
+    transform_node=None,
+    table_node=None,
+    comparison_nodes=None,
+    structures_node=None,
 ) -> DailyMatchOutputs:
     """Write a result (automatic or hand-edited) into the transform, table and comparison nodes."""
     transform_node = transforms.transform_node_from_result(
         scene, result, planning_node, daily_node, node=transform_node
     )
     table_node = tables.table_node_from_result(scene, result.to_dict(), node=table_node)
-    nodes = comparison.prepare(scene, result, planning_node, daily_node, comparison_nodes)
-    return DailyMatchOutputs(result, transform_node, table_node, nodes)
+    nodes = comparison.prepare(scene, result, planning_node, daily_node, comparison_nodes, structures_node)
+    return DailyMatchOutputs(result, transform_node, table_node, nodes, structures_node)
 
 
 def refresh_from_transform(scene, outputs: DailyMatchOutputs, planning_node, daily_node) -> DailyMatchOutputs:
@@ -163,4 +188,5 @@ def refresh_from_transform(scene, outputs: DailyMatchOutputs, planning_node, dai
         outputs.transform_node,
         outputs.table_node,
         outputs.comparison_nodes,
+        outputs.structures_node,
     )
