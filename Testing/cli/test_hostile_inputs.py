@@ -162,6 +162,9 @@ def world(tmp_path_factory):
     os.symlink(w / "planning.mha", w / "link_to_planning.mha")
     os.link(w / "result.json", w / "hardlink_to_result.json")
     (w / "a_file").write_text("")
+    (w / "limit_manifest.csv").write_text(
+        "patient,fraction,planning,daily,uncertainty_limit_mm\nP1,1,planning.mha,daily.mha,0\n"
+    )
     return w, iso
 
 
@@ -337,6 +340,10 @@ REFUSED = {
     ),
     "review: --out is the table": ("review {w}/table.csv --out {w}/table.csv", "is the input"),
     "study run: --out is a file": ("study run {w}/table.csv --out {w}/a_file", "is a file"),
+    "study run: a row's uncertainty limit of 0 mm": (
+        "study run {w}/limit_manifest.csv --out {out}/study",
+        "uncertainty_limit_mm\\) must be a positive number of mm",
+    ),
     "commission: --out is the planning CT": (
         "commission --planning {w}/ct --isocenter {iso} --out {w}/ct",
         "is the input",

@@ -66,3 +66,28 @@ def test_dose_without_structures_is_refused(manifest):
     (manifest / "bad.csv").write_text(text)
     with pytest.raises(IGRTInputError, match="needs both dose and structures"):
         read_manifest(manifest / "bad.csv")
+
+
+def test_the_uncertainty_limit_of_a_row_flags_the_fraction_and_the_row_says_so(manifest, tmp_path):
+    """uncertainty_limit_mm = 0.001 (far below any 95 % bound): the fraction is flagged "escalate" with the
+    workflow's own reason; at 50 mm / 50° (far above; the tiny case's bound is about 1 mm, which the
+    default 1 mm limit flags) the same fraction is not. The row's bounds are the result's."""
+    iso_row = (manifest / "m.csv").read_text().splitlines()[1]
+    (manifest / "limits.csv").write_text(
+        "patient,fraction,planning,daily,isocenter,orientation,dose,structures,uncertainty_limit_mm,"
+        "uncertainty_limit_deg\n"
+        f"{iso_row},0.001,\n" + iso_row.replace("P1,1,", "P1,2,", 1) + ",50,50\n"
+    )
+    tight, loose = read_manifest(manifest / "limits.csv").fractions
+    assert (tight.uncertainty_limit_mm, tight.uncertainty_limit_deg) == (0.001, None)
+    assert (loose.uncertainty_limit_mm, loose.uncertainty_limit_deg) == (50.0, 50.0)
+    rows = [run_fraction(spec, str(tmp_path)) for spec in (tight, loose)]
+    for row, fraction in zip(rows, ("1", "2"), strict=True):
+        assert row["status"] == "ok", row
+        result = json.loads((tmp_path / "fractions" / "P1" / fraction / "result.json").read_text())
+        u = result["quality"]["uncertainty"]
+        assert row["uncertainty_mm_95"] == pytest.approx(u["translation_mm_95"], abs=1e-4)
+        assert row["uncertainty_deg_95"] == pytest.approx(u["rotation_deg_95"], abs=1e-4)
+    assert rows[0]["escalate"] == "yes" and rows[1]["escalate"] == "no"
+    tight_result = json.loads((tmp_path / "fractions" / "P1" / "1" / "result.json").read_text())
+    assert any("exceeds 0.001 mm" in r for r in tight_result["quality"]["uncertainty"]["reasons"])

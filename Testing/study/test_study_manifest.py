@@ -31,9 +31,9 @@ def test_manifest_paths_are_relative_to_the_manifest_and_options_parsed(folder, 
     path = _write(
         folder,
         "Patient,Fraction,Planning,Daily,isocenter,daily_isocenter,method,orientation,couch,max_rotation,"
-        "known_lateral_mm,known_longitudinal_mm,known_vertical_mm\n"
-        'P1,1,images/ct.mha,dicom,"1.5,-2,3",0 0 0,bone,hfs,4dof,3,-1,2,0.5\n'
-        "P1,2,images/ct.mha,images/cbct.mha,,,,,,,,,\n",
+        "known_lateral_mm,known_longitudinal_mm,known_vertical_mm, Uncertainty_Limit_MM ,uncertainty_limit_deg\n"
+        'P1,1,images/ct.mha,dicom,"1.5,-2,3",0 0 0,bone,hfs,4dof,3,-1,2,0.5,0.5,0.25\n'
+        "P1,2,images/ct.mha,images/cbct.mha,,,,,,,,,,,\n",
     )
     m = read_manifest(path)
     a, b = m.fractions
@@ -41,6 +41,8 @@ def test_manifest_paths_are_relative_to_the_manifest_and_options_parsed(folder, 
     assert a.daily == str((folder / "dicom").resolve())
     assert (a.isocenter, a.daily_isocenter) == ((1.5, -2.0, 3.0), (0.0, 0.0, 0.0))
     assert (a.method, a.orientation, a.couch, a.max_rotation) == ("bone", "HFS", "4dof", 3.0)
+    assert (a.uncertainty_limit_mm, a.uncertainty_limit_deg) == (0.5, 0.25)
+    assert (b.uncertainty_limit_mm, b.uncertainty_limit_deg) == (None, None)
     assert a.known == {"lateral_mm": -1.0, "longitudinal_mm": 2.0, "vertical_mm": 0.5}
     assert (b.method, b.couch, b.isocenter, b.known) == ("auto", "6dof", None, None)
     assert m.known_columns == ("known_lateral_mm", "known_longitudinal_mm", "known_vertical_mm")
@@ -69,6 +71,15 @@ def test_manifest_paths_are_relative_to_the_manifest_and_options_parsed(folder, 
         (f"{HEADER},max_rotation\nP1,1,images/ct.mha,images/cbct.mha,200\n", "makes no sense"),
         (f"{HEADER},max_rotation\nP1,1,images/ct.mha,images/cbct.mha,inf\n", "not a finite number"),
         (f"{HEADER},method\nP1,1,images/ct.mha,images/cbct.mha,magic\n", "unknown method 'magic'"),
+        (
+            f"{HEADER},uncertainty_limit_mm\nP1,1,images/ct.mha,images/cbct.mha,0\n",
+            "line 2 uncertainty_limit_mm) must be a positive number of mm, got 0.0",
+        ),
+        (
+            f"{HEADER},uncertainty_limit_deg\nP1,1,images/ct.mha,images/cbct.mha,-1\n",
+            "must be a positive number of °",
+        ),
+        (f"{HEADER},uncertainty_limit_mm\nP1,1,images/ct.mha,images/cbct.mha,nan\n", "not a finite number"),
         (f"{HEADER},couch\nP1,1,images/ct.mha,images/cbct.mha,5dof\n", "unknown couch '5dof'"),
         (
             f"{HEADER},orientation\nP1,1,images/ct.mha,images/cbct.mha,XYZ\n",

@@ -21,6 +21,16 @@ from igrt.registration.match import METHODS, MatchOptions, run_match
 from igrt.volume import Volume
 
 
+def check_uncertainty_limit(value, what: str, unit: str) -> float:
+    """The limit above which a match's 95 % bound flags it (``quality.uncertainty.flag``): a positive,
+    finite number of ``unit``; refused in one line naming ``what`` otherwise (the CLI, Slicer, studies)."""
+    if not (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    ):
+        raise IGRTInputError(f"the {what} must be a positive number of {unit}, got {value!r}")
+    return float(value)
+
+
 def daily_match(
     planning: Volume,
     daily: Volume,
@@ -72,12 +82,8 @@ def daily_match(
         raise IGRTInputError("the planning and the daily image are the same image")
     if options.method not in METHODS:
         raise IGRTInputError(f"unknown match method {options.method!r}; use one of {', '.join(METHODS)}")
-    for what, value, unit in (
-        ("uncertainty limit (--uncertainty-limit-mm)", options.uncertainty_limit_mm, "mm"),
-        ("uncertainty limit (--uncertainty-limit-deg)", options.uncertainty_limit_deg, "°"),
-    ):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise IGRTInputError(f"the {what} must be a positive number of {unit}, got {value!r}")
+    check_uncertainty_limit(options.uncertainty_limit_mm, "uncertainty limit (--uncertainty-limit-mm)", "mm")
+    check_uncertainty_limit(options.uncertainty_limit_deg, "uncertainty limit (--uncertainty-limit-deg)", "°")
     warnings = list(planning.warnings) + list(daily.warnings) + inputs.check_pair(planning, daily)
     isocenter = inputs.check_point(options.planning_isocenter_lps, "the planning isocenter")
     daily_iso = inputs.check_point(options.daily_isocenter_lps, "the daily isocenter")

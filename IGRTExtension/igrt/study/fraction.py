@@ -24,7 +24,7 @@ from igrt.dose.workflow import dose_impact
 from igrt.errors import IGRTInputError
 from igrt.registration.match import MatchFailedError, MatchOptions
 from igrt.registration.workflow import daily_match_files
-from igrt.result import load_result, write_json
+from igrt.result import escalation, load_result, write_json
 from igrt.study.manifest import FractionSpec
 
 COUCH_COLUMNS = ("lateral_mm", "longitudinal_mm", "vertical_mm", "rotation_deg", "pitch_deg", "roll_deg")
@@ -36,7 +36,7 @@ ROW_COLUMNS = (
     + TRANSLATION_COLUMNS
     + ROTATION_COLUMNS
     + COUCH_COLUMNS
-    + ("verdict", "similarity", "elapsed_s")
+    + ("verdict", "similarity", "uncertainty_mm_95", "uncertainty_deg_95", "escalate", "elapsed_s")
 )
 
 
@@ -64,6 +64,13 @@ def study_row(spec: FractionSpec, result: dict, shift: dict, elapsed_s: float) -
     row.update({c: _round(couch[c]) for c in COUCH_COLUMNS})
     row["verdict"] = couch["verdict"]
     row["similarity"] = _round(result["quality"]["similarity_after"])
+    said = escalation(result)  # the one rule the report, the shift and Slicer show
+    for column, key in (
+        ("uncertainty_mm_95", "translation_mm_95"),
+        ("uncertainty_deg_95", "rotation_deg_95"),
+    ):
+        row[column] = _round(said[key]) if said.get(key) is not None else ""
+    row["escalate"] = ("yes" if said["escalate"] else "no") if said["known"] else ""
     row["elapsed_s"] = _round(elapsed_s, 3)
     if spec.known:
         row.update({f"error_{c}": _round(couch[c] - spec.known[c]) for c in spec.known})
@@ -129,6 +136,14 @@ def run_fraction(spec: FractionSpec, out_dir: str) -> dict:
             planning_isocenter_lps=spec.isocenter,
             daily_isocenter_lps=spec.daily_isocenter,
             orientation=spec.orientation,
+            **{
+                k: v
+                for k, v in (
+                    ("uncertainty_limit_mm", spec.uncertainty_limit_mm),
+                    ("uncertainty_limit_deg", spec.uncertainty_limit_deg),
+                )
+                if v is not None
+            },
         )
         result, _, _ = daily_match_files(
             spec.planning, spec.daily, options, plan_path=spec.plan, target_mask_path=spec.target_mask

@@ -1,8 +1,9 @@
 """The study manifest: a CSV, one row per fraction, read and checked completely before anything runs.
 
 Columns (header case- and space-insensitive): ``patient, fraction, planning, daily`` and optionally
-``plan, isocenter, daily_isocenter, method, orientation, couch, max_rotation, target_mask, dose,
-structures`` (dose impact of the fraction's residual error after the couch correction, ``igrt
+``plan, isocenter, daily_isocenter, method, orientation, couch, max_rotation, uncertainty_limit_mm,
+uncertainty_limit_deg`` (the 95 % bounds above which a match is flagged "escalate", as ``igrt match
+--uncertainty-limit-mm/-deg``; default 1 mm / 1°), ``target_mask, dose, structures`` (dose impact of the fraction's residual error after the couch correction, ``igrt
 dose-impact``) and, for known-shift studies, ``known_lateral_mm, known_longitudinal_mm,
 known_vertical_mm, known_rotation_deg, known_pitch_deg, known_roll_deg`` (the couch correction that
 should be found, IEC 61217 table top, couch moves). Paths are relative to the manifest's folder.
@@ -27,11 +28,21 @@ from igrt import patient_position
 from igrt.couch.workflow import check_shift_options
 from igrt.errors import IGRTInputError
 from igrt.registration.match import METHODS
+from igrt.registration.workflow import check_uncertainty_limit
 from igrt.review.table import check_header, finite_number, read_rows
 
 REQUIRED = ("patient", "fraction", "planning", "daily")
 PATH_COLUMNS = ("planning", "daily", "plan", "target_mask", "dose", "structures")
-OPTION_COLUMNS = ("isocenter", "daily_isocenter", "method", "orientation", "couch", "max_rotation")
+OPTION_COLUMNS = (
+    "isocenter",
+    "daily_isocenter",
+    "method",
+    "orientation",
+    "couch",
+    "max_rotation",
+    "uncertainty_limit_mm",
+    "uncertainty_limit_deg",
+)
 #: known column → the couch field it is compared with (measured − known).
 KNOWN_COLUMNS = {
     "known_lateral_mm": "lateral_mm",
@@ -61,6 +72,8 @@ class FractionSpec:
     orientation: str | None = None
     couch: str = "6dof"
     max_rotation: float | None = None
+    uncertainty_limit_mm: float | None = None  # None: the match's default (igrt.registration.match.LIMIT_MM)
+    uncertainty_limit_deg: float | None = None
     target_mask: str | None = None
     dose: str | None = None
     structures: str | None = None
@@ -140,6 +153,15 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
     except IGRTInputError as exc:
         raise IGRTInputError(f"{path} line {line}: {exc}") from None
     orientation = patient_position.normalise(orientation) if orientation else None
+    limits = {
+        f"uncertainty_{unit}": check_uncertainty_limit(
+            finite_number(row[f"uncertainty_limit_{unit}"], at(f"uncertainty_limit_{unit}")),
+            f"uncertainty limit ({at(f'uncertainty_limit_{unit}')})",
+            label,
+        )
+        for unit, label in (("mm", "mm"), ("deg", "°"))
+        if row.get(f"uncertainty_limit_{unit}")
+    }
     if row.get("plan") and row.get("isocenter"):
         raise IGRTInputError(f"{at('isocenter')}: give either plan or isocenter, not both")
     return FractionSpec(
@@ -157,6 +179,8 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
         orientation=orientation,
         couch=couch,
         max_rotation=max_rotation,
+        uncertainty_limit_mm=limits.get("uncertainty_mm"),
+        uncertainty_limit_deg=limits.get("uncertainty_deg"),
         target_mask=paths.get("target_mask"),
         dose=paths.get("dose"),
         structures=paths.get("structures"),
