@@ -97,3 +97,28 @@ def test_daily_working_spacing_follows_the_planning_grid():
 
     assert spacing((1.953125, 1.953125, 3.0)) == 1.953125  # a coarse CT: no finer than its finest axis
     assert spacing((0.9765625, 0.9765625, 2.5)) == 1.5  # a fine CT: the working spacing
+
+
+def test_a_mirror_by_the_header_puts_every_voxel_at_its_mirror_point():
+    """Mirrored across x = 10 mm (LPS): voxel (i, j, k) keeps its value and lies at (20 − x, y, z)."""
+    from igrt.registration.working_images import mirrored_header
+
+    img = sitk.GetImageFromArray(np.arange(4 * 5 * 6, dtype=np.float32).reshape(6, 5, 4))
+    img.SetSpacing((1.0, 2.0, 3.0))
+    img.SetOrigin((-3.0, 4.0, 5.0))
+    out = mirrored_header(img, (1.0, 0.0, 0.0), (10.0, 0.0, 0.0))
+    for index in ((0, 0, 0), (3, 4, 5), (1, 2, 3)):
+        x, y, z = img.TransformIndexToPhysicalPoint(index)
+        np.testing.assert_allclose(out.TransformIndexToPhysicalPoint(index), (20.0 - x, y, z))
+        assert out[index] == img[index]
+    assert np.linalg.det(np.reshape(out.GetDirection(), (3, 3))) == -1.0
+    # The same image as a resampled mirror, where both are defined (no interpolation: whole voxels).
+    t = sitk.AffineTransform(3)
+    t.SetMatrix((-1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0))
+    t.SetCenter((10.0, 0.0, 0.0))
+    grid = sitk.Image(img)
+    grid.SetOrigin((20.0, 4.0, 5.0))  # the mirrored extent x = 20 … 23 mm, on a right-handed grid
+    resampled = sitk.Resample(img, grid, t, sitk.sitkNearestNeighbor, -1.0)
+    by_header = sitk.Resample(out, grid, sitk.Transform(), sitk.sitkNearestNeighbor, -1.0)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(by_header), sitk.GetArrayFromImage(resampled))
+    assert (sitk.GetArrayFromImage(resampled) >= 0).all()

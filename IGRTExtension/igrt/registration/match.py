@@ -371,7 +371,15 @@ def run_match(
             raise IGRTInputError(f"{name} match: {exc}") from exc
         if not refine and suspects:  # would the daily image match better mirrored?
             checked |= sanity.confirm_mirror(
-                planning.image, daily.image, region, transform, outcome, settings, suspects, MIN_CORRELATION
+                planning.image,
+                daily.image,
+                region,
+                transform,
+                outcome,
+                settings,
+                suspects,
+                MIN_CORRELATION,
+                kwargs["working"],
             )
         moved = np.linalg.norm(
             np.array(outcome.transform.TransformPoint(tuple(p_iso)))

@@ -20,7 +20,7 @@ Estimated from the match's own images, at its result, in its final region (no tr
    true error inside the bounds on 19/19 ``auto`` matches, 50/52 of all; what it cannot see is a bias
    shared by the whole region, hence the candidates' agreement in the flag.
 
-Cost: the daily image and its gradient at ≤ ``MAX_SAMPLES`` points (trilinear, NumPy only: no SciPy in Slicer) and nine small
+Cost: the daily image and its gradient at ≤ ``metric_blocks.MAX_SAMPLES`` points (trilinear, NumPy only: no SciPy in Slicer) and nine small
 normal-equation solves from per-block sums: about 30–60 ms per stage.
 """
 
@@ -31,16 +31,19 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from igrt.image_grid import trilinear
+from igrt.registration.metric_blocks import (
+    BLOCKS_PER_AXIS,
+    apply_transform,
+    block_edges,
+    block_labels,
+    region_samples,
+    values_at,
+)
 
 #: χ² quantile of 3 degrees of freedom at 0.95: |x|² of a 3-D standard normal stays below it 95 % of the time.
 CHI2_3DOF_95 = 7.815
-#: Samples used for the estimate (a regular subset of the region's samples).
-MAX_SAMPLES = 20000
 #: Fewest samples a block or the region must keep; fewer and the estimate is refused (flagged unbounded).
 MIN_SAMPLES = 200
-#: Spatial blocks of the jackknife along each axis (at the samples' quantiles).
-BLOCKS_PER_AXIS = 3
 #: The jackknife spread is multiplied by this (1: as it is; the bench's coverage was measured with it),
 #: and the bound never goes below the floors (interpolation effects the spread cannot see).
 INFLATION = 1.0
@@ -101,10 +104,10 @@ def estimate_uncertainty(
     -------
     StageUncertainty
     """
-    x, f = _samples(fixed, mask)
+    x, f = region_samples(fixed, mask)
     if len(f) < MIN_SAMPLES:
         return unbounded(rotations)
-    y = _apply(transform, x)
+    y = apply_transform(transform, x)
     y_iso = np.array(transform.TransformPoint(tuple(float(v) for v in isocenter_lps)))
     m, grad = _values_and_gradient(moving, y)
     ok = np.isfinite(m) & np.all(np.isfinite(grad), axis=1)
@@ -121,7 +124,7 @@ def estimate_uncertainty(
     norms = np.linalg.norm(design, axis=0)
     norms[norms == 0] = 1.0
     design = design / norms
-    blocks = _blocks(x, BLOCKS_PER_AXIS)
+    blocks = block_labels(x, block_edges(x, BLOCKS_PER_AXIS))
     n_blocks = BLOCKS_PER_AXIS**3
     gram = np.zeros((n_blocks, design.shape[1], design.shape[1]))
     rhs = np.zeros((n_blocks, design.shape[1]))
@@ -159,42 +162,15 @@ def estimate_uncertainty(
     )
 
 
-def _samples(fixed: sitk.Image, mask: sitk.Image):
-    """Physical points (LPS mm, N × 3) and values of a regular subset of the mask's voxels."""
-    idx = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)  # (z, y, x)
-    if len(idx) > MAX_SAMPLES:
-        idx = idx[:: int(np.ceil(len(idx) / MAX_SAMPLES))]
-    values = sitk.GetArrayViewFromImage(fixed)[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
-    d = np.reshape(fixed.GetDirection(), (3, 3)) * np.asarray(fixed.GetSpacing(), float)
-    points = idx[:, ::-1].astype(float) @ d.T + np.asarray(fixed.GetOrigin(), float)
-    return points, values
-
-
-def _apply(transform: sitk.Transform, x: np.ndarray) -> np.ndarray:
-    """A matrix-offset transform applied to N × 3 points (vectorised)."""
-    r = np.array(transform.GetMatrix()).reshape(3, 3)
-    c = np.array(transform.GetCenter())
-    t = np.array(transform.GetTranslation())
-    return (x - c) @ r.T + c + t
-
-
 def _values_and_gradient(image: sitk.Image, y: np.ndarray):
     """Trilinear values and central-difference gradients (per mm, LPS) of ``image`` at N × 3 points; NaN outside."""
-    arr = sitk.GetArrayViewFromImage(image)  # float32, read in place (``image`` outlives it)
-    d = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(image.GetSpacing(), float)
-    inv = np.linalg.inv(d)
-    origin = np.asarray(image.GetOrigin(), float)
     h = 0.5 * float(min(image.GetSpacing()))  # a voxel wide: the slope of the trilinear image across it
-
-    def at(points):
-        return trilinear(arr, (points - origin) @ inv.T)
-
-    values = at(y)
+    values = values_at(image, y)
     grad = np.empty_like(y)
     for k in range(3):
         e = np.zeros(3)
         e[k] = h
-        grad[:, k] = (at(y + e) - at(y - e)) / (2 * h)
+        grad[:, k] = (values_at(image, y + e) - values_at(image, y - e)) / (2 * h)
     return values, grad
 
 
@@ -212,15 +188,6 @@ def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     if w[0] <= 1e-10 * max(w[-1], 1e-300):
         return np.full(len(rhs), np.inf)
     return np.linalg.solve(gram, rhs)
-
-
-def _blocks(x: np.ndarray, per_axis: int) -> np.ndarray:
-    """Block number 0 … per_axis³ − 1 of each point: its quantile slab along x, y and z."""
-    out = np.zeros(len(x), int)
-    for k in range(3):
-        edges = np.quantile(x[:, k], np.linspace(0, 1, per_axis + 1)[1:-1])
-        out = out * per_axis + np.searchsorted(edges, x[:, k])
-    return out
 
 
 def _largest_eig(c: np.ndarray) -> float:

@@ -8,6 +8,8 @@ between its stages (bone, then soft tissue).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -153,6 +155,19 @@ def extent_corners(image: sitk.Image) -> np.ndarray:
     )
 
 
+def mirrored_header(image: sitk.Image, axis_lps, point_lps) -> sitk.Image:
+    """``image`` mirrored across the plane through ``point_lps`` (LPS mm) normal to ``axis_lps``, by its header:
+    the same voxels, direction R·D and origin R·(o − p) + p with R = I − 2nnᵀ (a left-handed grid, no
+    resampling). Voxel i then lies at R·(o + D·S·i − p) + p: exactly the mirror of where it lay."""
+    n = np.asarray(axis_lps, float) / np.linalg.norm(axis_lps)
+    r = np.eye(3) - 2.0 * np.outer(n, n)
+    p = np.asarray(point_lps, float)
+    out = sitk.Image(image)  # SimpleITK copies on write: the voxels are shared until one side changes
+    out.SetDirection([float(v) for v in (r @ np.reshape(image.GetDirection(), (3, 3))).ravel()])
+    out.SetOrigin([float(v) for v in r @ (np.asarray(image.GetOrigin(), float) - p) + p])
+    return out
+
+
 def _largest_move_mm(a: sitk.Transform, b: sitk.Transform, image: sitk.Image) -> float:
     """Largest distance between where ``a`` and ``b`` send the corners of ``image``'s extent."""
     return max(
@@ -259,6 +274,20 @@ class WorkingImages:
         features = high_pass(wide, self.sigma, wide_fov, out=fixed)
         self._features = (sitk.Euler3DTransform(transform), wide, fixed, features)
         return features
+
+    def mirrored(self, axis_lps, point_lps) -> WorkingImages:
+        """The same match's images with the daily image mirrored across the plane through ``point_lps``
+        normal to ``axis_lps`` (daily LPS mm; :func:`mirrored_header`): the planning side is shared, the
+        prepared daily image and field of view are this one's, mirrored by their headers (the high-pass
+        commutes with a mirror), so a mirror hypothesis costs its optimisation and its features only."""
+        out = copy.copy(self)
+        out.daily = mirrored_header(self.daily, axis_lps, point_lps)
+        out.fov = mirrored_header(self.fov, axis_lps, point_lps)
+        if self._moving is not None:
+            lo, hi, moving = self._moving
+            out._moving = (lo, hi, mirrored_header(moving, axis_lps, point_lps))
+        out._features = None  # made through the mirrored field of view
+        return out
 
     def _wide_around(self, fixed: sitk.Image) -> sitk.Image:
         """The planning crop 2.5 sigma beyond ``fixed``'s extent at the working spacing (kept and reused)."""
