@@ -38,8 +38,13 @@ class RegistrationSettings:
     polish: bool = True  # remake the high-passed planning features at the result and re-run the finest level
     samples_per_level: int = 20000
     capture_margin_mm: float = 30.0
-    high_pass_mm: float = 12.0  # removes CBCT cupping/shading and HU offsets; 0 switches it off
+    #: the bone stage's high-pass (mm): removes CBCT cupping/shading and HU offsets; 0 switches it off.
+    #: Bone match, bench/run_anatomy_bench.py (bone alone): 12 mm gave the real abdomen 0.18 mm median /
+    #: 0.93 worst and the phantom + TG-119 cases 0.081 / 0.102; 8 mm 0.14 / 0.67 and 0.066 / 0.111; 6 mm
+    #: 0.12 / 0.47 and 0.058 / 0.115; 4 mm fails (correlation below the floor: too little left to match).
+    high_pass_mm: float = 6.0
     #: the soft-tissue stage's high-pass. 12 mm finds the moved prostate to 0.08 mm median, 0.15 worst
+    #: after a 12 mm bone stage (0.054 / 0.089 after the 6 mm one)
     #: (bench/run_soft_bench.py; 24 mm: 0.13 / 0.17) and drifts 0.1-0.2 mm on the rigid bench CBCTs
     #: (24 mm: 0.2-0.5 mm). Bone within ~10 mm of the target biases it (Testing/test_match_soft_tissue.py).
     soft_high_pass_mm: float = 12.0
