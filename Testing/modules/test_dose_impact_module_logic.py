@@ -59,3 +59,21 @@ def test_bad_input_is_refused(module, case):
         logic.process(dose_node, segmentation, None)
     with pytest.raises(IGRTInputError, match="correction 'twist'"):
         logic.process(dose_node, segmentation, match, "twist")
+
+
+def test_under_slicer_core_the_igrt_core_computes_every_dvh_and_says_so(module, case):
+    """slicer-core has no SlicerRT: "auto" is the core, written in the document, the table and the summary;
+    asking for SlicerRT is refused with one line before any work."""
+    from conftest import table_column
+
+    scene, dose_node, segmentation, match = case
+    logic = module.IGRTDoseImpactLogic()
+    out = logic.process(dose_node, segmentation, match, "none")
+    doc = out["document"]
+    assert doc["dvh_engine"] == "igrt core"
+    assert doc["structures"][0]["dvh_engine"] == {"planned": "igrt core", "fraction": "igrt core"}
+    assert table_column(out["metrics"], "dvh engine") == ["igrt core"] * 3
+    assert out["metrics"].GetAttribute("IGRT.DVHEngine") == "igrt core"
+    assert module.IGRTDoseImpactLogic.summary(doc).endswith("DVH: igrt core")
+    with pytest.raises(IGRTInputError, match="SlicerRT's Dose Volume Histogram module is not loaded"):
+        logic.process(dose_node, segmentation, match, "none", engine="slicerrt")

@@ -13,15 +13,24 @@ from pathlib import Path
 
 import numpy as np
 
-from igrt import __version__, geometry
+from igrt import __version__
 from igrt.dose.corrections import AnatomyPlacement
-from igrt.dose.dvh import dose_at_points, dvh_curve, dvh_metrics, dvh_step_gy, metrics_delta
+from igrt.dose.dvh import (
+    dose_at_points,
+    dvh_curve,
+    dvh_metrics,
+    dvh_step_gy,
+    metrics_delta,
+    metrics_from_curve,
+)
 from igrt.dose.model import Dose, Structure, StructureSet
 from igrt.dose.sampling import Samples, auto_spacing_mm, sample_structure
+from igrt.dose.seen_dose import dose_at_placed_points
 from igrt.errors import IGRTInputError
 from igrt.identity import check_same_frame
 
 SCHEMA_VERSION = "1.0"
+CORE_ENGINE = "igrt core"  # which engine computed a DVH, as the documents and tables say it
 COVERAGE_WARN = 0.999  # warn when less than this share of a structure lies inside the dose grid
 
 APPROXIMATION = (
@@ -122,6 +131,7 @@ def compute_dvh(dose: Dose, structures: StructureSet, names=None, v_doses_gy=(),
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "igrt.dvh",
+        "dvh_engine": CORE_ENGINE,
         "dose": _dose_info(dose),
         "structure_set": {
             "path": structures.path,
@@ -193,17 +203,7 @@ def compute_impact(
     """The dose-impact document of already-read inputs (see :func:`dose_impact`)."""
     t0 = time.perf_counter()
     _check_v_doses(v_doses_gy)
-    if not placements:
-        raise IGRTInputError("no match result or shift given")
-    n = _check_fractions(fractions, len(placements))
-    warnings = _input_warnings(dose, structures)
-    for p in placements:
-        pf = p.planning_frame_of_reference_uid
-        if pf and dose.frame_of_reference_uid and pf != dose.frame_of_reference_uid:
-            raise IGRTInputError(
-                f"{p.source} was matched on planning frame of reference {pf}, the dose is in "
-                f"{dose.frame_of_reference_uid}"
-            )
+    n, warnings = check_impact_inputs(dose, structures, placements, fractions)
     sampled = sample_structures(dose, select_structures(structures, names), spacing_mm)
     kept, outside, more = _coverage(sampled, dose, named=bool(names))
     warnings += more
@@ -218,9 +218,7 @@ def compute_impact(
         points = item.samples.points[_inside_mask(dose, item.samples.points)]
         course = np.zeros(len(points))
         for k, p in enumerate(placements):
-            moved, ok = dose_at_points(dose, geometry.apply(p.matrix_lps, points))
-            values = np.zeros(len(points))
-            values[ok] = moved
+            values, ok = dose_at_placed_points(dose, p.matrix_lps, points)
             if not ok.all():
                 warnings.append(
                     f"{p.source}: {100 * (1 - ok.mean()):.1f} % of {item.structure.name!r} moves outside the "
@@ -240,11 +238,78 @@ def compute_impact(
                 "fraction": _rounded(delivered),
                 "delta": _rounded(metrics_delta(delivered, planned)),
                 "dvh": {"planned": dvh_curve(planned_values, step), "fraction": dvh_curve(course, step)},
+                "dvh_engine": {"planned": CORE_ENGINE, "fraction": CORE_ENGINE},
             }
         )
+    document = impact_envelope(dose, structures, placements, n, rows, warnings, outside, t0)
+    document["per_fraction"] = per_fraction if len(placements) > 1 else []
+    document["dvh_step_gy"] = step
+    return document
+
+
+def check_impact_inputs(dose: Dose, structures: StructureSet, placements, fractions=None) -> tuple[int, list]:
+    """(number of fractions, warnings) of a dose impact's inputs; refuses placements of another frame."""
+    if not placements:
+        raise IGRTInputError("no match result or shift given")
+    n = _check_fractions(fractions, len(placements))
+    warnings = _input_warnings(dose, structures)
+    for p in placements:
+        pf = p.planning_frame_of_reference_uid
+        if pf and dose.frame_of_reference_uid and pf != dose.frame_of_reference_uid:
+            raise IGRTInputError(
+                f"{p.source} was matched on planning frame of reference {pf}, the dose is in "
+                f"{dose.frame_of_reference_uid}"
+            )
+    return n, warnings
+
+
+def impact_from_curves(
+    dose: Dose, structures: StructureSet, placement: AnatomyPlacement, curves: list[dict], engine: str
+) -> dict:
+    """The dose-impact document of one placement from DVH curves another engine computed.
+
+    ``curves``: one ``{name, color, volume_cc, planned: {dose_gy, volume_pct}, fraction: {...}}`` per
+    structure, the fraction curve being the planned structure's DVH on the dose seen by the planned
+    anatomy (:func:`igrt.dose.seen_dose.dose_seen_by_planned_anatomy`). Metrics are read off the curves
+    by :func:`igrt.dose.dvh.metrics_from_curve`, so the keys are the core's.
+    """
+    t0 = time.perf_counter()
+    n, warnings = check_impact_inputs(dose, structures, [placement])
+    rows = []
+    for c in curves:
+        planned = metrics_from_curve(c["planned"]["dose_gy"], c["planned"]["volume_pct"], c["volume_cc"])
+        delivered = metrics_from_curve(c["fraction"]["dose_gy"], c["fraction"]["volume_pct"], c["volume_cc"])
+        rows.append(
+            {
+                "name": c["name"],
+                "color": list(c["color"]) if c.get("color") else None,
+                "volume_cc": round(float(c["volume_cc"]), 4),
+                "planned": _rounded(planned),
+                "fraction": _rounded(delivered),
+                "delta": _rounded(metrics_delta(delivered, planned)),
+                "dvh": {role: _listed(c[role]) for role in ("planned", "fraction")},
+                "dvh_engine": {"planned": engine, "fraction": engine},
+            }
+        )
+    if not rows:
+        raise IGRTInputError(f"{engine} gave no DVH")
+    document = impact_envelope(dose, structures, [placement], n, rows, warnings, [], t0)
+    document["dvh_step_gy"] = float(np.median(np.diff(curves[0]["planned"]["dose_gy"])))
+    document["method"] = (
+        f"DVH curves computed by {engine}; the fraction curve on the dose seen by the planned anatomy "
+        "(the planned dose resampled through the placement matrix on the dose grid, trilinear); metrics "
+        "read off the curves (linear interpolation; mean by trapezoids)"
+    )
+    return document
+
+
+def impact_envelope(dose, structures, placements, n: int, rows, warnings, outside, t0: float) -> dict:
+    """Everything of a dose-impact document around its structure rows (inputs, placements, sense)."""
+    engines = sorted({e for r in rows for e in r["dvh_engine"].values()})
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "igrt.dose_impact",
+        "dvh_engine": " + ".join(engines),
         "approximation": APPROXIMATION,
         "fractions": n,
         "accumulation": (
@@ -268,9 +333,8 @@ def compute_impact(
             "frame_of_reference_uid": structures.frame_of_reference_uid,
         },
         "structures": rows,
-        "per_fraction": per_fraction if len(placements) > 1 else [],
+        "per_fraction": [],
         "delta_sense": "fraction − planned (Gy; percent points for V*_pct)",
-        "dvh_step_gy": step,
         "empty_structures": list(structures.empty),
         "outside_dose_grid": outside,
         "method": _method_text(),
@@ -373,6 +437,10 @@ def _method_text() -> str:
         "structures sampled with weighted points (contours: even–odd fill per plane, the structure ends at "
         "its first and last contour planes; masks: sub-voxels), no coarser than the dose grid; dose trilinear"
     )
+
+
+def _listed(curve: dict) -> dict:
+    return {k: [round(float(v), 6) for v in curve[k]] for k in ("dose_gy", "volume_pct")}
 
 
 def _rounded(metrics: dict) -> dict:

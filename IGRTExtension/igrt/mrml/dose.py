@@ -171,16 +171,29 @@ def dvh_table_node(scene, doc: dict, node=None, name: str = "IGRT DVH"):
     return node
 
 
+def _engine(doc: dict, structure: dict, role: str) -> str:
+    """Which engine computed that row's DVH (a delta row: both curves' engines, once when the same)."""
+    engines = structure.get("dvh_engine") or {}
+    if role == "delta":
+        return " − ".join(
+            dict.fromkeys(engines.get(r, doc.get("dvh_engine", "")) for r in ("fraction", "planned"))
+        )
+    return engines.get(role, doc.get("dvh_engine", ""))
+
+
 def metrics_table_node(scene, doc: dict, node=None, name: str = "IGRT DVH metrics"):
-    """One row per structure (and role for a dose impact): volume (cc) and every metric (Gy, % or cc)."""
+    """One row per structure (and role for a dose impact): volume (cc), every metric (Gy, % or cc) and,
+    in the last column ``dvh engine``, which engine computed the DVH ("igrt core" or SlicerRT's)."""
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
-    rows = []
+    rows, engines = [], []
     for s in doc["structures"]:
         if "planned" in s:
             rows += [(s["name"], role, s["volume_cc"], s[role]) for role in ("planned", "fraction", "delta")]
+            engines += [_engine(doc, s, role) for role in ("planned", "fraction", "delta")]
         else:
             rows.append((s["name"], "dvh", s["volume_cc"], s["metrics"]))
+            engines.append(_engine(doc, s, "dvh"))
     keys = list(rows[0][3])
     table = node.GetTable()
     table.Initialize()
@@ -191,6 +204,9 @@ def metrics_table_node(scene, doc: dict, node=None, name: str = "IGRT DVH metric
         array = vtk.vtkDoubleArray()
         array.SetName(title)
         table.AddColumn(array)
+    engine_column = vtk.vtkStringArray()
+    engine_column.SetName("dvh engine")
+    table.AddColumn(engine_column)
     table.SetNumberOfRows(len(rows))
     for i, (structure, role, volume, metrics) in enumerate(rows):
         table.SetValue(i, 0, structure)
@@ -198,8 +214,10 @@ def metrics_table_node(scene, doc: dict, node=None, name: str = "IGRT DVH metric
         table.SetValue(i, 2, float(volume))
         for j, k in enumerate(keys):
             table.SetValue(i, 3 + j, float("nan") if metrics[k] is None else float(metrics[k]))
+        table.SetValue(i, 3 + len(keys), engines[i])
     if "approximation" in doc:
         node.SetAttribute("IGRT.Approximation", doc["approximation"])
+    node.SetAttribute("IGRT.DVHEngine", doc.get("dvh_engine", ""))
     node.Modified()
     return node
 
