@@ -16,7 +16,8 @@ from igrt.dose.dvh import dose_at_points, dvh_curve
 from igrt.dose.model import Structure, StructureSet
 from igrt.dose.sampling import sample_structure
 from igrt.dose.seen_dose import dose_seen_by_planned_anatomy
-from igrt.dose.workflow import CORE_ENGINE, compute_impact, impact_from_curves
+from igrt.dose.workflow import CORE_ENGINE, check_for_curves, compute_impact, impact_from_curves
+from igrt.errors import IGRTInputError
 
 
 def _placement(matrix):
@@ -76,7 +77,7 @@ def test_curves_of_the_seen_dose_give_the_core_document():
             "fraction": dvh_curve(dose_at_points(dose_seen_by_planned_anatomy(dose, m), points)[0], step),
         }
     ]
-    other = impact_from_curves(dose, structures, _placement(m), curves, "another engine")
+    other = impact_from_curves(check_for_curves(dose, structures, _placement(m)), curves, "another engine")
     (a,), (b,) = core["structures"], other["structures"]
     assert core["dvh_engine"] == CORE_ENGINE and a["dvh_engine"] == {
         "planned": CORE_ENGINE,
@@ -92,3 +93,22 @@ def test_curves_of_the_seen_dose_give_the_core_document():
         for key in ("mean_gy", "D98_gy", "D95_gy", "D50_gy", "D2_gy"):
             assert b[role][key] == pytest.approx(a[role][key], abs=tol), (role, key)
     assert other["dvh_step_gy"] == pytest.approx(step)
+    assert b["covered_fraction"] == a["covered_fraction"] == 1.0 and other["warnings"] == core["warnings"]
+
+
+def test_the_checks_before_another_engine_name_what_lies_or_moves_outside_the_dose_grid():
+    """The cube x ∈ [−10, 10) on a dose grid whose last voxel centre is x = 4.5 (face at 5 mm): 75 % of it
+    inside; displaced 5 mm left, the inside part beyond x = 0 moves outside (0 Gy taken there)."""
+    dose = linear_x_dose(0.1, n=(45, 61, 61), origin=(-39.5, -30.5, -30.5))  # x centres −39.5 … 4.5
+    checked = check_for_curves(dose, _cube(), _placement(geometry.rigid_matrix(translation=(5.0, 0, 0))))
+    assert [s.name for s in checked.inside] == ["cube"] and checked.covered["cube"] == pytest.approx(0.75)
+    assert any("only 75.0 % inside the dose grid" in w for w in checked.warnings)
+    # of the 15 inside voxel columns (x = −9.5 … 4.5) only x + 5 ≤ 5 stays after +5 mm: 10, so 1/3 moves out
+    assert any("33.3 % of 'cube' moves outside the dose grid" in w for w in checked.warnings)
+    core = compute_impact(
+        dose, _cube(), [_placement(geometry.rigid_matrix(translation=(5.0, 0, 0)))], spacing_mm=1.0
+    )
+    assert sorted(core["warnings"]) == sorted(checked.warnings)  # the same words as the core's own run
+    far = _placement(geometry.rigid_matrix(translation=(0, 0, 0)))
+    with pytest.raises(IGRTInputError, match="lies outside the dose grid"):
+        check_for_curves(linear_x_dose(0.1, origin=(100.0, 0, 0)), _cube(), far, names=["cube"])

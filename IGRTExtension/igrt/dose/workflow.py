@@ -263,18 +263,61 @@ def check_impact_inputs(dose: Dose, structures: StructureSet, placements, fracti
     return n, warnings
 
 
-def impact_from_curves(
-    dose: Dose, structures: StructureSet, placement: AnatomyPlacement, curves: list[dict], engine: str
-) -> dict:
-    """The dose-impact document of one placement from DVH curves another engine computed.
+@dataclass
+class CheckedImpact:
+    """The inputs of another engine's dose impact, checked before its work (:func:`check_for_curves`)."""
 
-    ``curves``: one ``{name, color, volume_cc, planned: {dose_gy, volume_pct}, fraction: {...}}`` per
-    structure, the fraction curve being the planned structure's DVH on the dose seen by the planned
-    anatomy (:func:`igrt.dose.seen_dose.dose_seen_by_planned_anatomy`). Metrics are read off the curves
-    by :func:`igrt.dose.dvh.metrics_from_curve`, so the keys are the core's.
-    """
+    dose: Dose
+    structures: StructureSet
+    placement: AnatomyPlacement
+    fractions: int
+    inside: list[Structure]  # the structures to compute, each at least partly inside the dose grid
+    covered: dict[str, float]  # share of each inside the dose grid
+    outside: list[str]
+    warnings: list[str]
+    t0: float
+
+
+def check_for_curves(
+    dose: Dose, structures: StructureSet, placement: AnatomyPlacement, names=None
+) -> CheckedImpact:
+    """Everything the core checks before another DVH engine runs: frames, the structures chosen, how much
+    of each lies inside the dose grid and moves outside it (sampled at the dose grid's spacing)."""
     t0 = time.perf_counter()
     n, warnings = check_impact_inputs(dose, structures, [placement])
+    chosen = select_structures(structures, names)
+    sampled = sample_structures(dose, chosen, spacing_mm=float(max(dose.image.GetSpacing())))
+    kept, outside, more = _coverage(sampled, dose, named=bool(names))
+    for item, _, _ in kept:  # as compute_impact: of the part inside the grid, the share moving out
+        points = item.samples.points[_inside_mask(dose, item.samples.points)]
+        moved_in = dose_at_placed_points(dose, placement.matrix_lps, points)[1]
+        if not moved_in.all():
+            more.append(
+                f"{placement.source}: {100 * (1 - moved_in.mean()):.1f} % of {item.structure.name!r} moves "
+                "outside the dose grid (0 Gy taken there)"
+            )
+    return CheckedImpact(
+        dose=dose,
+        structures=structures,
+        placement=placement,
+        fractions=n,
+        inside=[item.structure for item, _, _ in kept],
+        covered={item.structure.name: fraction for item, _, fraction in kept},
+        outside=outside,
+        warnings=warnings + more,
+        t0=t0,
+    )
+
+
+def impact_from_curves(checked: CheckedImpact, curves: list[dict], engine: str) -> dict:
+    """The dose-impact document of one placement from DVH curves another engine computed.
+
+    ``checked``: :func:`check_for_curves` (run before the engine). ``curves``: one ``{name, color,
+    volume_cc, planned: {dose_gy, volume_pct}, fraction: {...}}`` per structure of ``checked.inside``,
+    the fraction curve being the planned structure's DVH on the dose seen by the planned anatomy
+    (:func:`igrt.dose.seen_dose.dose_seen_by_planned_anatomy`). Metrics are read off the curves by
+    :func:`igrt.dose.dvh.metrics_from_curve`, so the keys are the core's.
+    """
     rows = []
     for c in curves:
         planned = metrics_from_curve(c["planned"]["dose_gy"], c["planned"]["volume_pct"], c["volume_cc"])
@@ -284,6 +327,7 @@ def impact_from_curves(
                 "name": c["name"],
                 "color": list(c["color"]) if c.get("color") else None,
                 "volume_cc": round(float(c["volume_cc"]), 4),
+                "covered_fraction": round(checked.covered[c["name"]], 5),
                 "planned": _rounded(planned),
                 "fraction": _rounded(delivered),
                 "delta": _rounded(metrics_delta(delivered, planned)),
@@ -293,7 +337,16 @@ def impact_from_curves(
         )
     if not rows:
         raise IGRTInputError(f"{engine} gave no DVH")
-    document = impact_envelope(dose, structures, [placement], n, rows, warnings, [], t0)
+    document = impact_envelope(
+        checked.dose,
+        checked.structures,
+        [checked.placement],
+        checked.fractions,
+        rows,
+        checked.warnings,
+        checked.outside,
+        checked.t0,
+    )
     document["dvh_step_gy"] = float(np.median(np.diff(curves[0]["planned"]["dose_gy"])))
     document["method"] = (
         f"DVH curves computed by {engine}; the fraction curve on the dose seen by the planned anatomy "

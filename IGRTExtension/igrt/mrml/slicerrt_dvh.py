@@ -32,7 +32,7 @@ import slicer
 from igrt.dose.corrections import AnatomyPlacement
 from igrt.dose.model import Dose, StructureSet
 from igrt.dose.seen_dose import dose_seen_by_planned_anatomy
-from igrt.dose.workflow import CORE_ENGINE, compute_impact, impact_from_curves
+from igrt.dose.workflow import CORE_ENGINE, check_for_curves, compute_impact, impact_from_curves
 from igrt.errors import IGRTInputError
 from igrt.io.dvh_table import curve_from_cells, volume_header
 from igrt.mrml.dose import DOSE_UNIT_ATTRIBUTE, DOSE_VOLUME_ATTRIBUTE
@@ -144,10 +144,14 @@ def _dose_node(scene, dose: Dose, name: str, unit: str):
 def impact_with_slicerrt(
     dose: Dose, structures: StructureSet, placement: AnatomyPlacement, segmentation_node
 ) -> dict:
-    """The dose-impact document with SlicerRT's DVHs (planned, and of the dose seen by the planned anatomy)."""
+    """The dose-impact document with SlicerRT's DVHs (planned, and of the dose seen by the planned anatomy).
+
+    The core's checks (frames, structures outside the dose grid) run first, before SlicerRT's work.
+    """
+    checked = check_for_curves(dose, structures, placement)
     scene = segmentation_node.GetScene()
     seg = segmentation_node.GetSegmentation()
-    ids = {s.name: seg.GetSegmentIdBySegmentName(s.name) for s in structures.structures}
+    ids = {s.name: seg.GetSegmentIdBySegmentName(s.name) for s in checked.inside}
     curves = {}
     for role, matrix in (("planned", np.eye(4)), ("fraction", placement.matrix_lps)):
         seen = dose_seen_by_planned_anatomy(dose, matrix)
@@ -163,9 +167,9 @@ def impact_with_slicerrt(
             "volume_cc": curves["planned"][ids[s.name]]["volume_cc"],
             **{role: curves[role][ids[s.name]] for role in ("planned", "fraction")},
         }
-        for s in structures.structures
+        for s in checked.inside
     ]
-    return impact_from_curves(dose, structures, placement, rows, SLICERRT_ENGINE)
+    return impact_from_curves(checked, rows, SLICERRT_ENGINE)
 
 
 def impact_on_nodes(
