@@ -43,6 +43,7 @@ ENGINES = ("auto", "slicerrt", "core")
 VOLUME_CC_ATTRIBUTE = "DoseVolumeHistogram.Volume (cc)"  # DVH_ATTRIBUTE_PREFIX + DVH_METRIC_TOTAL_VOLUME_CC
 SEGMENT_ID_ATTRIBUTE = "DoseVolumeHistogram.SegmentID"
 TABLE_NAME_POSTFIX = "_DvhTable"
+DOSE_VOLUME_REFERENCE_ROLE = "doseVolumeRef"  # vtkMRMLDoseVolumeHistogramNode::DOSE_VOLUME_REFERENCE_ROLE
 
 
 def slicerrt_available() -> bool:
@@ -119,17 +120,22 @@ def _slicerrt_curves(dose_node, segmentation_node, segment_ids: list[str]) -> di
             raise IGRTInputError(f"SlicerRT's DVH of {dose_node.GetName()!r}: {error}")
         metrics = parameters.GetMetricsTableNode()
         created.append(metrics)
+        tables = scene.GetNodesByClass("vtkMRMLTableNode")
+        created += [  # every DVH table SlicerRT made on this (temporary) dose node
+            tables.GetItemAsObject(i)
+            for i in range(tables.GetNumberOfItems())
+            if tables.GetItemAsObject(i).GetNodeReferenceID(DOSE_VOLUME_REFERENCE_ROLE) == dose_node.GetID()
+        ]
         out = {}
         for segment_id in segment_ids:
             table = metrics.GetNodeReference(parameters.AssembleDvhNodeReference(segment_id))
             if table is None:
                 raise IGRTInputError(f"SlicerRT gave no DVH for segment {segment_id!r}")
-            created.append(table)
             (curve,) = curves_from_table_node(table).values()
             out[segment_id] = curve
         return out
     finally:
-        for node in created:
+        for node in dict.fromkeys(created):  # each once
             scene.RemoveNode(node)
 
 
