@@ -137,6 +137,22 @@ def test_a_mirror_is_refused_only_when_its_own_match_is_plausible(block_phantom,
     assert conf["mirrored"]["left–right"] > as_given.metric_after + 0.1
     # The lead is far beyond its noise: refused on it when the floor allows (above).
     assert conf["lead"]["left–right"] > sanity.LEAD_Z * conf["lead_standard_error"]["left–right"] > 0
+    assert conf["settled_before_the_finest_level"] == []  # a leading mirror is matched to the end
+
+
+def test_a_clearly_trailing_mirror_is_settled_before_the_finest_level(block_phantom, displaced, monkeypatch):
+    """The asymmetric patient's correct image, its mirror confirmed (forced): after the coarse levels the
+    mirror trails by far more than LEAD_Z standard errors, so the finest level (which cannot win back
+    2 × LEAD_Z) is not run; accepted, the right answer."""
+    from igrt.registration import sanity
+
+    m, daily = displaced
+    monkeypatch.setattr(sanity, "SUSPECT_MARGIN", -np.inf)
+    res = _match(block_phantom, daily)
+    np.testing.assert_allclose(res.translation_mm, geometry.displacement_at(m, _iso(block_phantom)), atol=0.2)
+    conf = res.quality["mirror_confirmation"]
+    assert "left–right" in conf["settled_before_the_finest_level"]
+    assert conf["lead"]["left–right"] < -sanity.LEAD_Z * conf["lead_standard_error"]["left–right"]
 
 
 def test_the_mirror_lead_and_its_standard_error_by_hand():
