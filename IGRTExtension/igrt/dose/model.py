@@ -28,9 +28,20 @@ class Dose:
     sop_instance_uid: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    _array: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _array_of: sitk.Image | None = field(default=None, init=False, repr=False, compare=False)
+
     def array(self) -> np.ndarray:
-        """The dose values as a (z, y, x) float32 view."""
-        return sitk.GetArrayViewFromImage(self.image)
+        """The dose values as a read-only (z, y, x) float32 array held by this Dose.
+
+        A copy, not a view of ``image``'s buffer: a view outlives a temporary image (``read_dose(p).array()``)
+        and then reads freed memory.
+        """
+        if self._array is None or self._array_of is not self.image:
+            self._array = sitk.GetArrayFromImage(self.image)
+            self._array.setflags(write=False)
+            self._array_of = self.image
+        return self._array
 
     def max_gy(self) -> float:
         return float(np.max(self.array()))
