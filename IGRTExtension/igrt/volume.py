@@ -19,10 +19,18 @@ def finite_image(image: sitk.Image, where: str = "the image") -> tuple[sitk.Imag
     finite voxel is refused. Returns ``(image, None)`` unchanged when every voxel is finite.
     """
     view = sitk.GetArrayViewFromImage(image)
-    if view.dtype.kind != "f" or np.isfinite(np.sum(view, dtype=np.float64)):
+    # A sum in the image's own precision is NaN/Inf when a voxel is (5× faster than in float64); one that
+    # overflows from finite voxels is caught below.
+    if view.dtype.kind != "f":
+        return image, None
+    with np.errstate(over="ignore"):
+        total = np.sum(view)
+    if np.isfinite(total):
         return image, None
     arr = sitk.GetArrayFromImage(image)
     bad = ~np.isfinite(arr)
+    if not bad.any():
+        return image, None
     if bad.all():
         raise IGRTInputError(f"{where} holds no finite voxel (all NaN or infinite)")
     fill = float(arr[~bad].min())
@@ -34,6 +42,14 @@ def finite_image(image: sitk.Image, where: str = "the image") -> tuple[sitk.Imag
         f"{where}: {n} voxel(s) ({100.0 * n / bad.size:.2g}%) are NaN or infinite: read as outside the field "
         f"of view (set to the image's lowest value, {fill:g})"
     )
+
+
+def as_float32(image: sitk.Image) -> sitk.Image:
+    """``image`` as float32: the same image when it already is (a cast copies every voxel: 20 ms for a
+    CBCT), a cast copy otherwise."""
+    if image.GetPixelID() == sitk.sitkFloat32:
+        return image
+    return sitk.Cast(image, sitk.sitkFloat32)
 
 
 @dataclass

@@ -66,6 +66,30 @@ def test_volume_from_any_source_is_finite():
     assert np.isfinite(sitk.GetArrayViewFromImage(v.image)).all() and len(v.warnings) == 1
 
 
+def test_finite_voxels_whose_sum_overflows_read_unchanged(tmp_path):
+    """The check sums in float32: 3e38 HU voxels overflow the sum to inf yet are finite, no warning."""
+    arr = np.full((4, 5, 6), 3e38, np.float32)
+    arr[0, 0, 0] = -1000.0
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / "big.mha"))
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.sum(arr))
+    v = read_volume(tmp_path / "big.mha")
+    assert v.warnings == []
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(v.image), arr)
+
+
+@pytest.mark.parametrize(("stored", "pixel_id"), [(np.int16, sitk.sitkInt16), (np.float32, sitk.sitkFloat32)])
+def test_volume_file_read_as_float32_with_its_values(tmp_path, stored, pixel_id):
+    """int16 files are cast; float32 files are taken as read (no copy), with the same voxels either way."""
+    arr = np.arange(120, dtype=stored).reshape(4, 5, 6) - 60
+    img = sitk.GetImageFromArray(arr)
+    assert img.GetPixelID() == pixel_id
+    sitk.WriteImage(img, str(tmp_path / "v.mha"))
+    v = read_volume(tmp_path / "v.mha")
+    assert v.image.GetPixelID() == sitk.sitkFloat32
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(v.image), arr.astype(np.float32))
+
+
 # ------------------------------------------------------------------------------------- DICOM pixel module
 @pytest.mark.parametrize(
     ("keyword", "value", "words"),

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from igrt.errors import IGRTInputError
 from igrt.io.dicom_series import read_dicom_series
-from igrt.volume import Volume
+from igrt.volume import Volume, as_float32
 
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
 
@@ -30,7 +30,7 @@ def read_volume(path) -> Volume:
 
 def read_volume_file(p: Path) -> Volume:
     """One volume file through SimpleITK, whose images are LPS (NIfTI's RAS is converted on read)."""
-    return Volume(image=sitk.Cast(read_image_file(p), sitk.sitkFloat32), path=str(p))
+    return Volume(image=as_float32(read_image_file(p)), path=str(p))
 
 
 def read_image_file(p: Path, what: str = "volume") -> sitk.Image:

@@ -316,7 +316,12 @@ def run_match(
     def working_for(settings):
         key = (settings.high_pass_mm, settings.capture_margin_mm)
         if key not in prepared:
-            prepared[key] = working_images_for(planning.image, daily.image, settings)
+            first = next(iter(prepared.values()), None)
+            prepared[key] = (
+                working_images_for(planning.image, daily.image, settings)
+                if first is None
+                else first.another_high_pass(*key)
+            )
         return prepared[key]
 
     said, checked, suspects = sanity.check_daily_image(  # the planning image as daily? a mirrored daily?

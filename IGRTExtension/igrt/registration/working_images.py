@@ -13,6 +13,8 @@ import copy
 import numpy as np
 import SimpleITK as sitk
 
+from igrt.volume import as_float32
+
 
 def box_index_bounds(image: sitk.Image, center, size_mm, margin_mm: float = 0.0):
     """Index bounds [lo, hi) of ``image`` covering an axis-aligned LPS box (clamped), or None if it misses."""
@@ -55,7 +57,7 @@ def resample_to_spacing(image: sitk.Image, spacing_mm: float) -> sitk.Image:
         image = sitk.BinShrink(image, [int(b) for b in blocks])
         old_sp = np.array(image.GetSpacing())
     if np.allclose(new_sp, old_sp):
-        return sitk.Cast(image, sitk.sitkFloat32)
+        return as_float32(image)
     sigma = np.sqrt(np.maximum(new_sp**2 - old_sp**2, 0.0)) / 2.355
     smoothed = image
     # Below a 1.6× reduction linear interpolation aliases little; skip the (costly) pre-smoothing.
@@ -136,7 +138,7 @@ def high_pass(
     image) the result is made on that grid only, the mean still taken over the whole image: the image
     is then just the surrounding anatomy the mean needs.
     """
-    img = sitk.Cast(image, sitk.sitkFloat32)
+    img = as_float32(image)
     if valid is None:
         w = sitk.Image(img.GetSize(), sitk.sitkFloat32) + 1.0
         w.CopyInformation(img)
@@ -147,7 +149,7 @@ def high_pass(
         img = sitk.Resample(img, out, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
         w = sitk.Resample(w, out, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, sitk.sitkFloat32)
     mean = sitk.Resample(mean, img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
-    return sitk.Cast((img - mean) * w, sitk.sitkFloat32)
+    return (img - mean) * w  # float32 already
 
 
 def extent_corners(image: sitk.Image) -> np.ndarray:
@@ -184,6 +186,10 @@ def _largest_move_mm(a: sitk.Transform, b: sitk.Transform, image: sitk.Image) ->
     )
 
 
+#: The daily field of view's rim left out of the samples (mm; :func:`daily_field_of_view_mask`).
+FOV_MARGIN_MM = 8.0
+
+
 class WorkingImages:
     """Both images prepared for the metric, once per match; the stages take crops of what is prepared.
 
@@ -209,11 +215,13 @@ class WorkingImages:
         spacing_mm: float,
         high_pass_mm: float,
         capture_margin_mm: float,
+        fov: sitk.Image | None = None,
     ):
         self.planning, self.daily = planning, daily
         self.spacing_mm, self.sigma, self.capture_margin_mm = spacing_mm, high_pass_mm, capture_margin_mm
         self.context_mm = 2.5 * high_pass_mm  # what the high-pass's local mean reaches
-        self.fov = daily_field_of_view_mask(daily, margin_mm=8.0)
+        # ``fov``: the daily image's field-of-view mask when another preparation of it made it already
+        self.fov = daily_field_of_view_mask(daily, margin_mm=FOV_MARGIN_MM) if fov is None else fov
         self._moving = None  # (lo, hi, image): index bounds in ``daily`` and the prepared image
         self._wide = None  # (lo, hi, image): index bounds in ``planning`` and the wide working crop
         self._features = None  # (transform, wide crop, fixed grid, features) last made
@@ -296,6 +304,13 @@ class WorkingImages:
             out._moving = (lo, hi, mirrored_header(moving, axis_lps, point_lps))
         out._features = None  # made through the mirrored field of view
         return out
+
+    def another_high_pass(self, high_pass_mm: float, capture_margin_mm: float) -> WorkingImages:
+        """The same two images prepared for another high-pass (a later stage's): nothing prepared is
+        shared but the daily field-of-view mask, which does not depend on it."""
+        return WorkingImages(
+            self.planning, self.daily, self.spacing_mm, high_pass_mm, capture_margin_mm, self.fov
+        )
 
     def _wide_around(self, fixed: sitk.Image) -> sitk.Image:
         """The planning crop 2.5 sigma beyond ``fixed``'s extent at the working spacing (kept and reused)."""
