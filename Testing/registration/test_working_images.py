@@ -5,7 +5,19 @@ import SimpleITK as sitk
 
 from igrt import geometry
 from igrt.io.volumes import read_volume
-from igrt.registration.rigid import RegistrationSettings, euler_from_matrix, working_images_for
+from igrt.registration import sanity
+from igrt.registration.match import BONE_HU
+from igrt.registration.rigid import (
+    Region,
+    RegistrationSettings,
+    coarse_grids,
+    coarse_search_key,
+    coarse_translation_search,
+    euler_from_matrix,
+    masked_ncc_maps,
+    stage_images,
+    working_images_for,
+)
 from igrt.synth.cases import tiny_case
 
 BONE_BOX = (180.0, 160.0, 140.0)
@@ -122,3 +134,27 @@ def test_a_mirror_by_the_header_puts_every_voxel_at_its_mirror_point():
     by_header = sitk.Resample(out, grid, sitk.Transform(), sitk.sitkNearestNeighbor, -1.0)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(by_header), sitk.GetArrayFromImage(resampled))
     assert (sitk.GetArrayFromImage(resampled) >= 0).all()
+
+
+def test_the_bone_stage_takes_the_mirror_tests_images_and_coarse_map():
+    """What the mirror test made at the start (stage images, the as-given coarse map in float32) is what
+    the stage's own coarse search would make: the same objects, the same map to 1e-5, the same shift."""
+    to_daily, iso, new = _working()
+    working = new()
+    start = euler_from_matrix(to_daily, iso)
+    region = Region(iso, np.array(BONE_BOX), intensity_range=BONE_HU)
+    sanity.mirror_scores(working, region, start, 24.0)
+    first, again = stage_images(working, region, start), stage_images(working, region, start)
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    fixed, moving, mask, _, _ = first
+    features = working.features(fixed, start)
+    known = working.kept(coarse_search_key(features, moving, mask, start, 24.0))
+    assert known is not None and working.kept(coarse_search_key(features, moving, mask, start, 20.0)) is None
+    farr, warr, garr, valid, pads, _ = coarse_grids(features, moving, mask, start, 24.0)
+    (own,) = masked_ncc_maps(farr, warr, [(garr, valid)], pads)
+    finite = np.isfinite(own)
+    np.testing.assert_array_equal(np.isfinite(known[0]), finite)
+    np.testing.assert_allclose(known[0][finite], own[finite], atol=1e-5)
+    shift = coarse_translation_search(features, moving, mask, start, 24.0, known=known)
+    np.testing.assert_array_equal(shift, coarse_translation_search(features, moving, mask, start, 24.0))
+    assert np.abs(shift).max() >= 4.0  # the tiny case is displaced by ~7 mm: the search moved

@@ -215,16 +215,23 @@ def coarse_translation_search(
     initial: sitk.Euler3DTransform,
     search_mm: float,
     spacing_mm: float = 4.0,
+    known: tuple | None = None,
 ) -> np.ndarray:
     """Best translation (LPS mm, to add to ``initial``) by masked normalised cross-correlation over a grid.
 
     An exhaustive search at a coarse spacing, done with FFTs: it gives the optimiser a start inside
     its basin even for set-up errors of a few centimetres, where gradient descent alone can stall.
+    ``known``: (map, pads, grid, weight) that :func:`coarse_search_key`'s maker (the mirror test) already
+    made for these inputs.
     """
-    farr, warr, garr, valid, pads, f = coarse_grids(fixed, moving, mask, initial, search_mm, spacing_mm)
-    if warr.sum() < 50 or int(np.ceil(search_mm / spacing_mm)) < 1:
+    if known is None:
+        farr, warr, garr, valid, pads, f = coarse_grids(fixed, moving, mask, initial, search_mm, spacing_mm)
+        weight = float(warr.sum())
+        ncc = masked_ncc_maps(farr, warr, [(garr, valid)], pads)[0] if weight >= 50 else None
+    else:
+        ncc, pads, f, weight = known
+    if weight < 50 or int(np.ceil(search_mm / spacing_mm)) < 1:
         return np.zeros(3)
-    (ncc,) = masked_ncc_maps(farr, warr, [(garr, valid)], pads)
     sp = np.array(f.GetSpacing())
     pz, py, px = pads[::-1]
     # Prefer small shifts when the correlation is flat: a gentle penalty on the distance.
@@ -236,20 +243,44 @@ def coarse_translation_search(
     return direction @ (shift_index * sp)
 
 
+def coarse_search_key(
+    fixed, moving, mask, initial: sitk.Transform, search_mm: float, spacing_mm: float = 4.0
+):
+    """The ``WorkingImages.once`` key of the coarse search's map for these inputs (images by identity)."""
+    return (
+        "coarse",
+        id(fixed),
+        id(moving),
+        id(mask),
+        _parameters(initial),
+        float(search_mm),
+        float(spacing_mm),
+    )
+
+
+def _parameters(transform: sitk.Transform) -> tuple:
+    return (*transform.GetParameters(), *transform.GetFixedParameters())
+
+
 def stage_images(working: WorkingImages, region: Region, initial: sitk.Transform):
     """(fixed, moving, mask, samples, region samples) of a stage: the planning box at the working spacing,
     the high-passed daily image where the region can land, the region's samples inside the daily field
-    of view at ``initial``."""
-    fixed = working.fixed(region.center_lps, region.size_mm)
-    if fixed is None:
-        raise ValueError("the region of interest lies outside the planning image")
-    # The daily image where the region can land within the capture range, high-passed.
-    center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
-    moving = working.moving(center_daily, region.size_mm)
-    region_arr = _region_samples(fixed, region)
-    in_fov = sitk.Resample(working.fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-    mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
-    return fixed, moving, mask, int(sitk.GetArrayViewFromImage(mask).sum()), int(region_arr.sum())
+    of view at ``initial``. Made once per region and start (the mirror test, then the stage)."""
+
+    def make():
+        fixed = working.fixed(region.center_lps, region.size_mm)
+        if fixed is None:
+            raise ValueError("the region of interest lies outside the planning image")
+        # The daily image where the region can land within the capture range, high-passed.
+        center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
+        moving = working.moving(center_daily, region.size_mm)
+        region_arr = _region_samples(fixed, region)
+        in_fov = sitk.Resample(working.fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
+        return fixed, moving, mask, int(sitk.GetArrayViewFromImage(mask).sum()), int(region_arr.sum())
+
+    key = ("stage", id(working.daily), id(working.fov), id(region), _parameters(initial))
+    return working.once(key, make, working.daily, working.fov, region)
 
 
 def register_rigid(
@@ -284,7 +315,9 @@ def register_rigid(
     fixed_f = features(transform)
     before = normalized_correlation(fixed_f, moving, transform, mask)
     if search and s.search_mm > 0:
-        shift = coarse_translation_search(fixed_f, moving, mask, transform, s.search_mm)
+        key = coarse_search_key(fixed_f, moving, mask, transform, s.search_mm)
+        known = working.kept(key)  # the mirror test's map (sanity.mirror_scores), when it made one
+        shift = coarse_translation_search(fixed_f, moving, mask, transform, s.search_mm, known=known)
         r = np.array(transform.GetMatrix()).reshape(3, 3)
         transform.SetTranslation(tuple(float(v) for v in np.array(transform.GetTranslation()) + r @ shift))
         fixed_f = features(transform)

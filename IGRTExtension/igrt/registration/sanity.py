@@ -46,7 +46,7 @@ import SimpleITK as sitk
 
 from igrt.errors import IGRTInputError
 from igrt.registration import metric_blocks
-from igrt.registration.rigid import coarse_grids, masked_ncc_maps, stage_images
+from igrt.registration.rigid import coarse_grids, coarse_search_key, masked_ncc_maps, stage_images
 from igrt.registration.working_images import block_shrink, crop_box, extent_corners
 from igrt.volume import Volume
 
@@ -133,11 +133,15 @@ def mirror_scores(working, region, start, search_mm: float) -> tuple[float, list
     if n < MIN_SAMPLES:
         return nan, [nan] * 3
     features = working.features(fixed, start)  # the stage's own first search uses them too
-    farr, warr, garr, valid, pads, _ = coarse_grids(features, moving, mask, start, max(search_mm, COARSE_MM))
+    search = max(search_mm, COARSE_MM)
+    farr, warr, garr, valid, pads, grid = coarse_grids(features, moving, mask, start, search, COARSE_MM)
     garr = garr.astype(np.float32)  # single precision halves the FFTs' cost; correlations to ~1e-6
     # The grid is centred on the region: reversing array axis 2 − k mirrors across grid axis k there.
     hypotheses = [(garr, valid)] + [(np.flip(garr, 2 - k), np.flip(valid, 2 - k)) for k in range(3)]
     maps = masked_ncc_maps(farr.astype(np.float32), warr.astype(np.float32), hypotheses, pads)
+    # The image as given is the stage's own coarse search from the same start: it takes this map.
+    key = coarse_search_key(features, moving, mask, start, search, COARSE_MM)
+    working.once(key, lambda: (maps[0], pads, grid, float(warr.sum())), features, moving, mask)
     best = [float(np.max(m)) if np.isfinite(m).any() else nan for m in maps]
     return best[0], best[1:]
 

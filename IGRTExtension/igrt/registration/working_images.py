@@ -226,6 +226,7 @@ class WorkingImages:
         self._wide = None  # (lo, hi, image): index bounds in ``planning`` and the wide working crop
         self._features = None  # (transform, wide crop, fixed grid, features) last made
         self._fixed: dict = {}  # box → planning working image (see ``fixed``)
+        self._kept: dict = {}  # key → what was made once for it (see ``once``); mirrored copies share it
 
     @property
     def daily_spacing_mm(self) -> float:
@@ -235,6 +236,21 @@ class WorkingImages:
         match and only costs time (a 1.25 mm CBCT against a 2 × 2 × 3 mm CT: 2.2× fewer voxels).
         """
         return min(max(sp, self.spacing_mm) for sp in self.planning.GetSpacing())
+
+    def once(self, key, make, *inputs):
+        """``make()`` the first time ``key`` is asked, the same result after: what two users of one match
+        (the sanity checks, then the stage) would otherwise make twice.
+
+        ``key`` must name everything the result depends on; images and regions in it by ``id``, and those
+        objects given as ``inputs``: they are kept with the result, so that no other object takes their id.
+        """
+        if key not in self._kept:
+            self._kept[key] = (make(), inputs)
+        return self._kept[key][0]
+
+    def kept(self, key):
+        """What :meth:`once` made for ``key``, or None."""
+        return self._kept[key][0] if key in self._kept else None
 
     def fixed(self, center_lps, size_mm) -> sitk.Image | None:
         """The planning image over the box at the working spacing (raw HU), or None outside it.
@@ -303,6 +319,7 @@ class WorkingImages:
             lo, hi, moving = self._moving
             out._moving = (lo, hi, mirrored_header(moving, axis_lps, point_lps))
         out._features = None  # made through the mirrored field of view
+        out._kept = {}
         return out
 
     def another_high_pass(self, high_pass_mm: float, capture_margin_mm: float) -> WorkingImages:
