@@ -274,7 +274,9 @@ def stage_images(working: WorkingImages, region: Region, initial: sitk.Transform
         # The daily image where the region can land within the capture range, high-passed.
         center_daily = initial.TransformPoint(tuple(float(v) for v in region.center_lps))
         moving = working.moving(center_daily, region.size_mm)
-        region_arr = _region_samples(fixed, region)
+        # The planning side alone: shared with the mirror hypotheses (WorkingImages.mirrored).
+        key = ("region samples", id(fixed), id(region))
+        region_arr = working.once(key, lambda: _region_samples(fixed, region), fixed, region)
         in_fov = sitk.Resample(working.fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
         return fixed, moving, mask, int(sitk.GetArrayViewFromImage(mask).sum()), int(region_arr.sum())

@@ -128,7 +128,11 @@ def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float) -> sitk.
 
 
 def high_pass(
-    image: sitk.Image, sigma_mm: float, valid: sitk.Image | None = None, out: sitk.Image | None = None
+    image: sitk.Image,
+    sigma_mm: float,
+    valid: sitk.Image | None = None,
+    out: sitk.Image | None = None,
+    image_on_out: sitk.Image | None = None,
 ) -> sitk.Image:
     """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels.
 
@@ -136,7 +140,8 @@ def high_pass(
     edges that carry the alignment and drops both. Normalised convolution keeps the truncated field of
     view's outside from bleeding in; outside ``valid`` the result is 0. With ``out`` (a grid inside the
     image) the result is made on that grid only, the mean still taken over the whole image: the image
-    is then just the surrounding anatomy the mean needs.
+    is then just the surrounding anatomy the mean needs. ``image_on_out``: :func:`on_grid` of the image
+    onto ``out`` when the caller has it already (it does not depend on ``valid``).
     """
     img = as_float32(image)
     if valid is None:
@@ -146,10 +151,15 @@ def high_pass(
         w = sitk.Cast(valid > 0, sitk.sitkFloat32)
     mean = _local_mean(img, w, sigma_mm)
     if out is not None:
-        img = sitk.Resample(img, out, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        img = on_grid(img, out) if image_on_out is None else image_on_out
         w = sitk.Resample(w, out, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, sitk.sitkFloat32)
     mean = sitk.Resample(mean, img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
     return (img - mean) * w  # float32 already
+
+
+def on_grid(image: sitk.Image, grid: sitk.Image) -> sitk.Image:
+    """``image`` linearly interpolated onto ``grid``'s voxels (float32; 0 outside)."""
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
 def extent_corners(image: sitk.Image) -> np.ndarray:
@@ -303,7 +313,9 @@ class WorkingImages:
         ):
             return last[3]
         wide_fov = sitk.Resample(self.fov, wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        features = high_pass(wide, self.sigma, wide_fov, out=fixed)
+        # The planning image on the fixed grid does not depend on the transform: made once for all.
+        on_fixed = self.once(("on grid", id(wide), id(fixed)), lambda: on_grid(wide, fixed), wide, fixed)
+        features = high_pass(wide, self.sigma, wide_fov, out=fixed, image_on_out=on_fixed)
         self._features = (sitk.Euler3DTransform(transform), wide, fixed, features)
         return features
 
@@ -319,7 +331,6 @@ class WorkingImages:
             lo, hi, moving = self._moving
             out._moving = (lo, hi, mirrored_header(moving, axis_lps, point_lps))
         out._features = None  # made through the mirrored field of view
-        out._kept = {}
         return out
 
     def another_high_pass(self, high_pass_mm: float, capture_margin_mm: float) -> WorkingImages:
