@@ -170,13 +170,17 @@ def masked_ncc_maps(farr, warr, movings, pads) -> list[np.ndarray]:
     pz, py, px = pads[::-1]
     sl = (slice(0, 2 * pz + 1), slice(0, 2 * py + 1), slice(0, 2 * px + 1))
 
-    def corr(spectrum, b):  # c[u] = Σ a[x]·b[x+u] for the valid shifts
-        return _fft.irfftn(spectrum * _fft.rfftn(b, fast, axes=axes), fast, axes=axes)[sl]
+    def spectrum(b):
+        return _fft.rfftn(b, fast, axes=axes)
+
+    def corr(fixed_spectrum, b_spectrum):  # c[u] = Σ a[x]·b[x+u] for the valid shifts
+        return _fft.irfftn(fixed_spectrum * b_spectrum, fast, axes=axes)[sl]
 
     out = []
     for garr, valid in movings:
-        num, s1, s2 = corr(ft, garr), corr(fw, garr), corr(fw, garr * garr)
-        cov = corr(fw, valid.astype(t.dtype))
+        g = spectrum(garr)  # shared by the numerator and the moving sum
+        num, s1, s2 = corr(ft, g), corr(fw, g), corr(fw, spectrum(garr * garr))
+        cov = corr(fw, spectrum(valid.astype(t.dtype)))
         ncc = num / np.sqrt(np.maximum(s2 - s1**2 / n, 1e-9) * float((t * t).sum()))
         ncc[cov < 0.9 * n] = -np.inf  # shifts where the moving image does not cover the samples
         out.append(ncc)

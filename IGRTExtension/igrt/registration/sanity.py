@@ -146,12 +146,13 @@ def mirror_scores(working, region, start, search_mm: float) -> tuple[float, list
     return best[0], best[1:]
 
 
-def mirror_lead(outcome, other) -> tuple[float, float]:
+def mirror_lead(outcome, other, given=None) -> tuple[float, float]:
     """(lead, standard error): the correlation of the mirror hypothesis's match ``other`` minus that of
     the image's ``outcome`` over the image's samples' 3 × 3 × 3 spatial blocks (``metric_blocks``), and
     the block jackknife's standard error of that difference, √((K − 1)/K · Σ (d₋ₖ − d̄)²) over the K
-    blocks that hold samples. Fewer than 4 such blocks: standard error 0 (the lead alone decides)."""
-    given, edges = metric_blocks.correlation_sums(outcome)
+    blocks that hold samples. Fewer than 4 such blocks: standard error 0 (the lead alone decides).
+    ``given``: ``metric_blocks.correlation_sums(outcome)`` when the caller made it already."""
+    given, edges = given if given is not None else metric_blocks.correlation_sums(outcome)
     mirror, _ = metric_blocks.correlation_sums(other, edges)
     lead = metric_blocks.correlation(mirror.sum(axis=1)) - metric_blocks.correlation(given.sum(axis=1))
     held = np.flatnonzero((given[0] > 0) | (mirror[0] > 0))
@@ -186,7 +187,7 @@ def _levels_split(settings):
     return coarse, fine
 
 
-def _mirror_match(planning, mirror, region, start, outcome, settings):
+def _mirror_match(planning, mirror, region, start, outcome, settings, given=None):
     """(outcome, lead, standard error, settled early) of the mirror hypothesis's match, as the first stage's.
 
     The finest level is held back: when after the coarse levels the mirror already trails by more than
@@ -199,14 +200,14 @@ def _mirror_match(planning, mirror, region, start, outcome, settings):
     split = _levels_split(settings)
     if split is None:
         other = register_rigid(planning, mirror.daily, region, start, settings, search=True, working=mirror)
-        return (other, *mirror_lead(outcome, other), False)
+        return (other, *mirror_lead(outcome, other, given), False)
     coarse, fine = split
     other = register_rigid(planning, mirror.daily, region, start, coarse, search=True, working=mirror)
-    lead, se = mirror_lead(outcome, other)
+    lead, se = mirror_lead(outcome, other, given)
     if lead < -LEAD_Z * se:
         return other, lead, se, True
     other = register_rigid(planning, mirror.daily, region, other.transform, fine, working=mirror)
-    return (other, *mirror_lead(outcome, other), False)
+    return (other, *mirror_lead(outcome, other, given), False)
 
 
 def confirm_mirror(
@@ -229,10 +230,13 @@ def confirm_mirror(
     direction = np.asarray(planning.GetDirection(), float).reshape(3, 3)
     centre = start.TransformPoint(tuple(float(v) for v in region.center_lps))
     scores, leads, errors, early = {}, {}, {}, []
+    given = metric_blocks.correlation_sums(outcome)  # the image's side of every lead
     for axis in axes:
         mirror = working.mirrored(direction[:, axis], centre)
         try:
-            other, lead, se, settled = _mirror_match(planning, mirror, region, start, outcome, settings)
+            other, lead, se, settled = _mirror_match(
+                planning, mirror, region, start, outcome, settings, given
+            )
         except ValueError:
             continue
         name = AXES[axis]

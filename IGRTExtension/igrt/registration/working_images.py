@@ -92,7 +92,8 @@ def daily_field_of_view_mask(daily: sitk.Image, margin_mm: float) -> sitk.Image:
     xi = np.arange(size[0]) * sp[0] - half[0]
     inside_z = np.abs(zi) <= half[2] - margin_mm
     r2 = yi[:, None] ** 2 + xi[None, :] ** 2
-    arr = (inside_z[:, None, None] & (r2 <= radius**2)[None, :, :]).astype(np.uint8)
+    arr = np.zeros(size[::-1], np.uint8)
+    arr[inside_z] = r2 <= radius**2  # the same disk on every slice inside the axial extent
     mask = sitk.GetImageFromArray(arr)
     mask.CopyInformation(daily)
     return mask
