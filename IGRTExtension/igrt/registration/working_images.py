@@ -241,12 +241,16 @@ class WorkingImages:
 
     @property
     def daily_spacing_mm(self) -> float:
-        """The daily image's working spacing: the planning image's finest working spacing, no finer.
+        """The daily image's working spacing: the working spacing (``resample_to_spacing`` keeps an axis
+        that is coarser at its own), whatever the planning image's voxels.
 
-        The metric samples the planning grid; daily detail finer than the planning voxels has nothing to
-        match and only costs time (a 1.25 mm CBCT against a 2 × 2 × 3 mm CT: 2.2× fewer voxels).
+        The metric samples the planning grid and interpolates the daily image; on a grid as coarse as a
+        3 mm CT's, linear interpolation smooths by an amount that varies with the sub-voxel offset and
+        pulls the match towards grid-aligned positions. Bench (bench/run_anatomy_bench.py, bone alone):
+        the real abdomen (3 mm CT, 1.25 mm CBCT) with the daily image at the CT's 3 mm 0.121 mm median /
+        0.468 worst, at 1.5 mm 0.075 / 0.282; TG-119 (3 × 3 × 2.5 mm) 0.106 → 0.068 mm median.
         """
-        return min(max(sp, self.spacing_mm) for sp in self.planning.GetSpacing())
+        return self.spacing_mm
 
     def once(self, key, make, *inputs):
         """``make()`` the first time ``key`` is asked, the same result after: what two users of one match
