@@ -143,3 +143,24 @@ def test_candidates_that_disagree_flag_the_match_and_rigid_ones_do_not():
     m = geometry.rigid_about_point(geometry.rotation_xyz_deg(0.5, -0.5, 1.0), iso, (4, -3, 2))
     rigid = _match(planning, move_patient(planning, m, noise=10), iso, "auto", soft_mask=mask)
     assert not rigid.quality["uncertainty"]["candidates_disagree"], rigid.quality["uncertainty"]
+
+
+def test_a_refinement_its_similarity_does_not_significantly_prefer_is_noise():
+    """Hand-made candidates: a 0.2 mm refinement gaining 0.002 (above the 0.001 floor) with the smaller
+    bound was taken; at 1.1 standard errors of its gain it is noise, at 6 it is taken. A 1.4 mm move
+    beyond both bounds disagrees only when the similarity supports it."""
+    from types import SimpleNamespace
+
+    from igrt.registration.match import _disagrees, _refinement_rejected
+    from igrt.registration.uncertainty import StageUncertainty
+
+    def unc(mm):
+        return StageUncertainty(mm, 0.3, np.zeros(6), np.zeros((6, 6)), 5000, True)
+
+    soft = SimpleNamespace(metric_before=0.6875, metric_after=0.6895)
+    bone, soft_unc = unc(0.75), unc(0.48)
+    assert _refinement_rejected(soft, 0.2, soft_unc, bone, 1.1) == "noise"
+    assert _refinement_rejected(soft, 0.2, soft_unc, bone, 6.0) is None
+    assert not _disagrees(1.4, unc(0.5), unc(0.5), -1.7)  # √(0.5² + 0.5²) = 0.71 mm < 1.4, unsupported
+    assert _disagrees(1.4, unc(0.5), unc(0.5), 6.7)
+    assert not _disagrees(0.6, unc(0.5), unc(0.5), 6.7)  # within the combined bound
