@@ -177,3 +177,30 @@ def test_the_bone_stage_takes_the_mirror_tests_images_and_coarse_map():
     shift = coarse_translation_search(features, moving, mask, start, 24.0, known=known)
     np.testing.assert_array_equal(shift, coarse_translation_search(features, moving, mask, start, 24.0))
     assert np.abs(shift).max() >= 4.0  # the tiny case is displaced by ~7 mm: the search moved
+
+
+def test_features_are_reused_only_through_the_same_field_of_view():
+    """Features are keyed by the field of view's voxels (a mirror hypothesis's at the start is often the
+    image's): the same voxels in another image give the kept features, a hole of a few voxels at the
+    centre gives new ones, equal to a high-pass made from scratch."""
+    from igrt.registration.working_images import high_pass, on_grid
+
+    to_daily, iso, new = _working()
+    working = new()
+    start = euler_from_matrix(to_daily, iso)
+    fixed = working.fixed(iso, np.array(BONE_BOX))
+    first = working.features(fixed, start)
+    wide = working._wide_around(fixed)
+    fov = sitk.Resample(working.fov, wide, start, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    assert working._features_for(wide, fixed, sitk.Image(fov) + 0) is first  # a copy, same voxels
+    arr = sitk.GetArrayFromImage(fov)
+    c = np.array(arr.shape) // 2
+    assert arr[tuple(c)] == 1
+    arr[c[0] - 1 : c[0] + 2, c[1] - 1 : c[1] + 2, c[2] - 1 : c[2] + 2] = 0
+    holed = sitk.GetImageFromArray(arr)
+    holed.CopyInformation(fov)
+    other = working._features_for(wide, fixed, holed)
+    assert other is not first
+    expected = high_pass(wide, working.sigma, holed, out=fixed, image_on_out=on_grid(wide, fixed))
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(other), sitk.GetArrayViewFromImage(expected))
+    assert not np.array_equal(sitk.GetArrayViewFromImage(other), sitk.GetArrayViewFromImage(first))

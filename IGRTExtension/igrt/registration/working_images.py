@@ -197,6 +197,8 @@ def _largest_move_mm(a: sitk.Transform, b: sitk.Transform, image: sitk.Image) ->
     )
 
 
+#: Features kept per wide crop for reuse with the same field of view (``WorkingImages._features_for``).
+FEATURES_KEPT = 4
 #: The daily field of view's rim left out of the samples (mm; :func:`daily_field_of_view_mask`).
 FOV_MARGIN_MM = 8.0
 
@@ -318,10 +320,25 @@ class WorkingImages:
         ):
             return last[3]
         wide_fov = sitk.Resample(self.fov, wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        features = self._features_for(wide, fixed, wide_fov)
+        self._features = (sitk.Euler3DTransform(transform), wide, fixed, features)
+        return features
+
+    def _features_for(self, wide: sitk.Image, fixed: sitk.Image, wide_fov: sitk.Image) -> sitk.Image:
+        """The high-passed planning features through this field of view on the wide crop: made once per
+        distinct field of view (kept: ``FEATURES_KEPT``). A mirror hypothesis's field of view at the start
+        is often voxel for voxel the image's (a cylinder about the isocenter, mirrored through it)."""
         # The planning image on the fixed grid does not depend on the transform: made once for all.
         on_fixed = self.once(("on grid", id(wide), id(fixed)), lambda: on_grid(wide, fixed), wide, fixed)
+        made = self.once(("features", id(wide), id(fixed)), list, wide, fixed)  # [(count, fov, features)]
+        view = sitk.GetArrayViewFromImage(wide_fov)
+        count = int(np.count_nonzero(view))
+        for n, fov, features in made:
+            if n == count and np.array_equal(sitk.GetArrayViewFromImage(fov), view):
+                return features
         features = high_pass(wide, self.sigma, wide_fov, out=fixed, image_on_out=on_fixed)
-        self._features = (sitk.Euler3DTransform(transform), wide, fixed, features)
+        made.append((count, wide_fov, features))
+        del made[:-FEATURES_KEPT]
         return features
 
     def mirrored(self, axis_lps, point_lps) -> WorkingImages:
