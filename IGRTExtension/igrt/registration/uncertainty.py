@@ -17,8 +17,8 @@ Estimated from the match's own images, at its result, in its final region (no tr
 3. The bound. translation_mm_95 = |t_step| + √(χ²₃(0.95) · λmax(C_tt)) (the largest axis of the 95 %
    ellipsoid of a 3-D Gaussian, plus the remaining step), rotation_deg_95 likewise from C_ωω.
    ``INFLATION`` is 1: the jackknife as it is. Measured on bench/run_anatomy_bench.py (README): the
-   true error inside the bounds on 19/19 ``auto`` matches, 50/52 of all; what it cannot see is a bias
-   shared by the whole region, hence the candidates' agreement in the flag.
+   true error inside the bounds on 19/19 ``auto`` matches, 52/52 of all (2f9c7ee); what it cannot see
+   is a bias shared by the whole region, hence the candidates' agreement in the flag.
 
 Cost: the daily image and its gradient at ≤ ``metric_blocks.MAX_SAMPLES`` points (trilinear, NumPy only: no SciPy in Slicer) and nine small
 normal-equation solves from per-block sums: about 30–60 ms per stage.
