@@ -135,7 +135,8 @@ def high_pass(
     out: sitk.Image | None = None,
     image_on_out: sitk.Image | None = None,
 ) -> sitk.Image:
-    """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels.
+    """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels
+    (a mask: voxels > 0 are valid; float32 is taken as 0/1 weights as it is, without a cast).
 
     Cone-beam CT has smooth shading (cupping, scatter) and an offset HU scale; a high-pass keeps the
     edges that carry the alignment and drops both. Normalised convolution keeps the truncated field of
@@ -149,7 +150,7 @@ def high_pass(
         w = sitk.Image(img.GetSize(), sitk.sitkFloat32) + 1.0
         w.CopyInformation(img)
     else:
-        w = sitk.Cast(valid > 0, sitk.sitkFloat32)
+        w = valid if valid.GetPixelID() == sitk.sitkFloat32 else sitk.Cast(valid > 0, sitk.sitkFloat32)
     mean = _local_mean(img, w, sigma_mm)
     if out is not None:
         img = on_grid(img, out) if image_on_out is None else image_on_out
@@ -296,8 +297,8 @@ class WorkingImages:
             context = resample_to_spacing(
                 crop_box(self.daily, center_daily, size_mm, margin), self.daily_spacing_mm
             )
-            valid = sitk.Resample(
-                self.fov, context, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+            valid = sitk.Resample(  # 0/1 weights for the high-pass (float32: no cast there)
+                self.fov, context, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkFloat32
             )
             out = crop_box(context, center_daily, size_mm, self.capture_margin_mm)
             moving = high_pass(
@@ -319,7 +320,8 @@ class WorkingImages:
             and _largest_move_mm(last[0], transform, wide) < self.spacing_mm / 2
         ):
             return last[3]
-        wide_fov = sitk.Resample(self.fov, wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        # The field of view as the high-pass's 0/1 weights (float32: no cast there).
+        wide_fov = sitk.Resample(self.fov, wide, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkFloat32)
         features = self._features_for(wide, fixed, wide_fov)
         self._features = (sitk.Euler3DTransform(transform), wide, fixed, features)
         return features
