@@ -204,3 +204,38 @@ def test_features_are_reused_only_through_the_same_field_of_view():
     expected = high_pass(wide, working.sigma, holed, out=fixed, image_on_out=on_grid(wide, fixed))
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(other), sitk.GetArrayViewFromImage(expected))
     assert not np.array_equal(sitk.GetArrayViewFromImage(other), sitk.GetArrayViewFromImage(first))
+
+
+def test_a_mirror_hypothesis_takes_the_images_pyramid_level_mirrored_by_its_header():
+    """The mirror hypothesis's daily level is the image's level mirrored by its header (no smoothing of
+    its own): on the grid and to float32 rounding the level a fresh pyramid of the mirror image makes."""
+    from igrt.registration.rigid import _distance_to_mask, _level_images
+
+    to_daily, iso, new = _working()
+    working = new()
+    start = euler_from_matrix(to_daily, iso)
+    region = Region(iso, np.array(BONE_BOX), intensity_range=BONE_HU)
+    centre = start.TransformPoint(tuple(float(v) for v in iso))
+    fixed, moving, mask, _, _ = stage_images(working, region, start)
+    features = working.features(fixed, start)
+    distance = _distance_to_mask(mask)
+    given = _level_images(features, moving, mask, distance, 4, 2.0, working)[1]
+    mirror = working.mirrored((1.0, 0.0, 0.0), centre)
+    m_fixed, m_moving, m_mask, _, _ = stage_images(mirror, region, start)
+    m_features = mirror.features(m_fixed, start)
+    m_distance = _distance_to_mask(m_mask)
+    reused = _level_images(m_features, m_moving, m_mask, m_distance, 4, 2.0, mirror)[1]
+    fresh = _level_images(m_features, m_moving, m_mask, m_distance, 4, 2.0)[1]
+    # Reused: the image's level's voxels, under the mirrored header.
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(reused), sitk.GetArrayViewFromImage(given))
+    assert np.linalg.det(np.reshape(reused.GetDirection(), (3, 3))) < 0  # a mirrored (left-handed) grid
+    assert reused.GetSize() == fresh.GetSize()
+    np.testing.assert_allclose(reused.GetSpacing(), fresh.GetSpacing(), atol=1e-9)
+    np.testing.assert_allclose(reused.GetOrigin(), fresh.GetOrigin(), atol=1e-6)
+    np.testing.assert_allclose(reused.GetDirection(), fresh.GetDirection(), atol=1e-9)
+    arr_fresh = sitk.GetArrayViewFromImage(fresh)
+    scale = float(np.abs(arr_fresh).max())
+    assert scale > 10.0  # a high-passed CT level, not an empty image
+    np.testing.assert_allclose(sitk.GetArrayViewFromImage(reused), arr_fresh, rtol=0, atol=1e-5 * scale)
+    # Asked again, the mirror hypothesis gets the same object (made once per image and level).
+    assert _level_images(m_features, m_moving, m_mask, m_distance, 4, 2.0, mirror)[1] is reused

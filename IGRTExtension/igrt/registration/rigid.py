@@ -336,7 +336,7 @@ def register_rigid(
         levels = levels[:-1]  # the polish pass below is the finest level
     distance = _distance_to_mask(mask) if any(f > 1 for f, _ in levels) else None
     for level, (factor, sigma) in enumerate(levels):
-        f_l, m_l, w_l = _level_images(fixed_f, moving, mask, distance, factor, sigma)
+        f_l, m_l, w_l = _level_images(fixed_f, moving, mask, distance, factor, sigma, working)
         near = level > 0 or not search  # only the first level after the coarse search starts far off
         stop = _optimise_level(f_l, m_l, w_l, transform, s, factor, level, trace, progress, rotations, near)
     if polish:
@@ -386,10 +386,12 @@ def _distance_to_mask(mask: sitk.Image) -> sitk.Image:
     return sitk.Maximum(d, 0.0)
 
 
-def _level_images(fixed, moving, mask, distance, factor: int, sigma_mm: float):
+def _level_images(fixed, moving, mask, distance, factor: int, sigma_mm: float, working=None):
     """Our own pyramid level: smoothed and resampled once (SimpleITK's built-in pyramid re-does it slowly).
 
-    ``distance`` is the distance map of ``mask`` (mm, 0 inside), see ``_distance_to_mask``.
+    ``distance`` is the distance map of ``mask`` (mm, 0 inside), see ``_distance_to_mask``. The daily
+    image's level is made once per match through ``working`` (:meth:`WorkingImages.moving_level`: a
+    mirror hypothesis takes the image's level mirrored by its header).
     """
     if factor == 1 and sigma_mm <= 0:
         return fixed, moving, mask
@@ -419,7 +421,7 @@ def _level_images(fixed, moving, mask, distance, factor: int, sigma_mm: float):
         )
 
     f_l = down(fixed)
-    m_l = down(moving)
+    m_l = down(moving) if working is None else working.moving_level(moving, factor, sigma_mm, down)
     # Grow the sample mask by factor × the level's voxel size / 2: coarse levels must see small structures
     # (bone edges, beads) even while the images are still misaligned by several millimetres. One
     # distance map serves every level (a threshold each), cheaper than a ball dilation per level.

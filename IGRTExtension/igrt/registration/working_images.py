@@ -241,6 +241,7 @@ class WorkingImages:
         self._features = None  # (transform, wide crop, fixed grid, features) last made
         self._fixed: dict = {}  # box → planning working image (see ``fixed``)
         self._kept: dict = {}  # key → what was made once for it (see ``once``); mirrored copies share it
+        self._mirror = None  # (axis, point) when this is another's images mirrored (see ``mirrored``)
 
     @property
     def daily_spacing_mm(self) -> float:
@@ -269,6 +270,33 @@ class WorkingImages:
     def kept(self, key):
         """What :meth:`once` made for ``key``, or None."""
         return self._kept[key][0] if key in self._kept else None
+
+    def moving_level(self, moving: sitk.Image, factor: int, sigma_mm: float, make) -> sitk.Image:
+        """``make(moving)``, a pyramid level of the daily image ``moving``, made once per image and level.
+
+        A mirror hypothesis's daily image is the image as given mirrored by its header, and so is its
+        level: the level made for the same voxels on the unmirrored grid (by the image as given, whose
+        levels these copies share) is taken, mirrored by its header, instead of smoothing again.
+        """
+        key = ("moving level", id(moving), factor, sigma_mm)
+        if self.kept(key) is None and self._mirror is not None:
+            axis, point = self._mirror
+            made = self._level_of(mirrored_header(moving, axis, point), factor, sigma_mm)
+            if made is not None:
+                return self.once(key, lambda: mirrored_header(made, axis, point), moving)
+        level = self.once(key, lambda: make(moving), moving)
+        levels = self.once(("moving levels",), list)  # [(image, factor, sigma, level)]
+        if not any(entry[0] is moving and entry[1:3] == (factor, sigma_mm) for entry in levels):
+            levels.append((moving, factor, sigma_mm, level))
+        return level
+
+    def _level_of(self, image: sitk.Image, factor: int, sigma_mm: float) -> sitk.Image | None:
+        """A level made already for an image with ``image``'s grid (to 1e-6 mm) and voxels, or None."""
+        for made, f, s, level in self.kept(("moving levels",)) or []:
+            if (f, s) == (factor, sigma_mm) and _same_grid(made, image):
+                if np.array_equal(sitk.GetArrayViewFromImage(made), sitk.GetArrayViewFromImage(image)):
+                    return level
+        return None
 
     def fixed(self, center_lps, size_mm) -> sitk.Image | None:
         """The planning image over the box at the working spacing (raw HU), or None outside it.
@@ -355,6 +383,7 @@ class WorkingImages:
             lo, hi, moving = self._moving
             out._moving = (lo, hi, mirrored_header(moving, axis_lps, point_lps))
         out._features = None  # made through the mirrored field of view
+        out._mirror = (np.array(axis_lps, float), np.array(point_lps, float))
         return out
 
     def another_high_pass(self, high_pass_mm: float, capture_margin_mm: float) -> WorkingImages:
@@ -374,6 +403,17 @@ class WorkingImages:
         lo, hi = bounds
         self._wide = (lo, hi, resample_to_spacing(_crop_index(self.planning, lo, hi), self.spacing_mm))
         return self._wide[2]
+
+
+def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    """The same voxel grid: size, spacing, origin and direction (to 1e-6 mm and 1e-9)."""
+    return (
+        a.GetSize() == b.GetSize()
+        and a.GetPixelID() == b.GetPixelID()
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=0, atol=1e-9)
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=1e-6)
+        and np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=1e-9)
+    )
 
 
 def _contains(prepared, bounds) -> bool:
