@@ -219,11 +219,7 @@ def compute_impact(
         course = np.zeros(len(points))
         for k, p in enumerate(placements):
             values, ok = dose_at_placed_points(dose, p.matrix_lps, points)
-            if not ok.all():
-                warnings.append(
-                    f"{p.source}: {100 * (1 - ok.mean()):.1f} % of {item.structure.name!r} moves outside the "
-                    "dose grid (0 Gy taken there)"
-                )
+            warnings += _moved_out_warning(p, item.structure, ok)
             course += values
             per_fraction[k]["structures"].append(
                 {"name": item.structure.name, "metrics": _rounded(dvh_metrics(values, w, v_doses_gy))}
@@ -290,12 +286,9 @@ def check_for_curves(
     kept, outside, more = _coverage(sampled, dose, named=bool(names))
     for item, _, _ in kept:  # as compute_impact: of the part inside the grid, the share moving out
         points = item.samples.points[_inside_mask(dose, item.samples.points)]
-        moved_in = dose_at_placed_points(dose, placement.matrix_lps, points)[1]
-        if not moved_in.all():
-            more.append(
-                f"{placement.source}: {100 * (1 - moved_in.mean()):.1f} % of {item.structure.name!r} moves "
-                "outside the dose grid (0 Gy taken there)"
-            )
+        more += _moved_out_warning(
+            placement, item.structure, dose_at_placed_points(dose, placement.matrix_lps, points)[1]
+        )
     return CheckedImpact(
         dose=dose,
         structures=structures,
@@ -490,6 +483,16 @@ def _method_text() -> str:
         "structures sampled with weighted points (contours: even–odd fill per plane, the structure ends at "
         "its first and last contour planes; masks: sub-voxels), no coarser than the dose grid; dose trilinear"
     )
+
+
+def _moved_out_warning(placement: AnatomyPlacement, structure: Structure, moved_in) -> list[str]:
+    """The warning (none, or one) when part of a structure's samples moves outside the dose grid."""
+    if moved_in.all():
+        return []
+    return [
+        f"{placement.source}: {100 * (1 - moved_in.mean()):.1f} % of {structure.name!r} moves outside the "
+        "dose grid (0 Gy taken there)"
+    ]
 
 
 def _listed(curve: dict) -> dict:
