@@ -20,13 +20,12 @@ vtkSlicerDoseVolumeHistogramModuleLogic.cxx, ``ComputeDvh`` and ``ExportDvhToCsv
 The fraction DVH (static dose cloud, README "Approximation"): SlicerRT's DVH of the planned segmentation
 on the dose seen by the planned anatomy, D(M·p) on the dose grid
 (:func:`igrt.dose.seen_dose.dose_seen_by_planned_anatomy`, LPS inside; the node is made in RAS by
-:mod:`igrt.mrml.volumes`). The planned DVH is SlicerRT's on the same rule with M = identity (the planned
-dose, voxel for voxel), so both curves come from nodes marked as dose the same way.
+:mod:`igrt.mrml.volumes`). The planned DVH is SlicerRT's on the planned dose itself (what the same rule
+gives with M = identity, voxel for voxel, without resampling), and both dose nodes are marked alike.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import slicer
 
 from igrt.dose.corrections import AnatomyPlacement
@@ -159,8 +158,9 @@ def impact_with_slicerrt(
     seg = segmentation_node.GetSegmentation()
     ids = {s.name: seg.GetSegmentIdBySegmentName(s.name) for s in checked.inside}
     curves = {}
-    for role, matrix in (("planned", np.eye(4)), ("fraction", placement.matrix_lps)):
-        seen = dose_seen_by_planned_anatomy(dose, matrix)
+    for role in ("planned", "fraction"):
+        # the planned anatomy sees the planned dose as it is (M = identity gives it back, 5e-14 Gy, in ~1 s)
+        seen = dose if role == "planned" else dose_seen_by_planned_anatomy(dose, placement.matrix_lps)
         node = _dose_node(scene, seen, f"IGRT dose seen by the planned anatomy ({role})", dose.units)
         try:
             curves[role] = _slicerrt_curves(node, segmentation_node, list(ids.values()))
