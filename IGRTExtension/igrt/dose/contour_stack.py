@@ -45,10 +45,6 @@ class ContourStack:
     def z_last(self) -> float:
         return float(self.z[-1])
 
-    def extent_mm(self) -> tuple[float, float]:
-        """(lowest, highest) z of the structure, caps included."""
-        return self.z_first - self.slab_mm / 2.0, self.z_last + self.slab_mm / 2.0
-
     def scale_at(self, z) -> np.ndarray:
         """Cross-section scale at each ``z``: 1 between the end planes, 1 − 2t/slab over the caps, 0 beyond."""
         z = np.asarray(z, float)
