@@ -67,49 +67,50 @@ def contour_labels(planning: sitk.Image) -> sitk.Image:
     return image
 
 
-def structure_contour_labels(structures_node, planning_node) -> tuple[sitk.Image, list]:
+def structure_contour_labels(structures_node, planning_node, structures=None) -> tuple[sitk.Image, list]:
     """Label map of the segments of ``structures_node`` on the planning grid, and its legend.
 
     Each segment goes through the core rule (:func:`igrt.dose.sampling.structures_label_map`: voxels at
-    least half inside, the smaller structure drawn over the larger). Legend: ``(label, name, rgb 0–255)``.
+    least half inside, the smaller structure drawn over the larger). ``structures``: the segments already
+    exported on the planning grid (``igrt.mrml.dose.structures_from_segmentation``), else exported here.
+    Legend: ``(label, name, rgb 0–255)``.
     """
     from igrt.dose.sampling import structures_label_map
     from igrt.mrml.dose import structures_from_segmentation
 
-    structures = structures_from_segmentation(structures_node, reference_volume_node=planning_node)
+    if structures is None:
+        structures = structures_from_segmentation(structures_node, reference_volume_node=planning_node)
     return structures_label_map(structures.structures, volumes.image_from_node(planning_node))
 
 
-def structure_color_node(scene, legend, node=None):
-    """Colour table of :func:`structure_contour_labels`: 0 transparent, then each segment's colour."""
-    name = "IGRT planning structures colours"
+def _label_color_node(scene, name: str, entries, node=None):
+    """A colour table for an outlined label map: 0 transparent, then ``(label, name, rgb 0–1)`` each."""
     if node is None:
         node = scene.GetFirstNodeByName(name)
     if node is None:
         node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
     node.SetTypeToUser()
-    node.SetNumberOfColors(len(legend) + 1)
+    node.SetNumberOfColors(len(entries) + 1)
     node.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
-    for label, structure, rgb in legend:
-        r, g, b = (c / 255.0 for c in rgb) if rgb is not None else (1.0, 1.0, 0.0)
-        node.SetColor(label, structure, r, g, b, 1.0)
+    for label, structure, rgb in entries:
+        node.SetColor(label, structure, *rgb, 1.0)
     return node
+
+
+def structure_color_node(scene, legend, node=None):
+    """Colour table of :func:`structure_contour_labels`: each segment's colour (yellow when it has none)."""
+    entries = [
+        (label, structure, tuple(c / 255.0 for c in rgb) if rgb is not None else (1.0, 1.0, 0.0))
+        for label, structure, rgb in legend
+    ]
+    return _label_color_node(scene, "IGRT planning structures colours", entries, node)
 
 
 def contour_color_node(scene, node=None):
-    """Colour table of :func:`contour_labels`: 0 transparent, then each structure's outline colour."""
-    name = "IGRT planning contours colours"
-    if node is None:
-        node = scene.GetFirstNodeByName(name)
-    if node is None:
-        node = scene.AddNewNodeByClass("vtkMRMLColorTableNode", name)
+    """Colour table of :func:`contour_labels`: each HU structure's outline colour."""
     structures = sorted(compare.DEFAULT_CONTOURS.items(), key=lambda item: item[1][0])
-    node.SetTypeToUser()
-    node.SetNumberOfColors(len(structures) + 1)
-    node.SetColor(0, "background", 0.0, 0.0, 0.0, 0.0)
-    for label, (structure, (_, rgb)) in enumerate(structures, start=1):
-        node.SetColor(label, structure, *rgb, 1.0)
-    return node
+    entries = [(label, name, rgb) for label, (name, (_, rgb)) in enumerate(structures, start=1)]
+    return _label_color_node(scene, "IGRT planning contours colours", entries, node)
 
 
 def comparison_images(result, planning: sitk.Image, daily: sitk.Image) -> dict:
@@ -223,13 +224,14 @@ def set_flicker_phase(scene, show_daily: bool) -> None:
 
 
 def prepare(
-    scene, result, planning_node, daily_node, nodes: dict | None = None, structures_node=None
+    scene, result, planning_node, daily_node, nodes: dict | None = None, structures_node=None, structures=None
 ) -> dict:
     """Create or update the comparison volumes and colour nodes; returns them by name.
 
     ``nodes`` holds nodes from a previous call to update in place (keys as returned). ``structures_node``:
     the planning structures (a segmentation node) outlined in "contours" mode; the label map is made again
-    only when the structures or the planning image change, not when the transform moves.
+    only when the structures or the planning image change, not when the transform moves. ``structures``:
+    its segments already exported on the planning grid (the match read them for its check).
     """
     nodes = dict(nodes or {})
     planning = volumes.image_from_node(planning_node)
@@ -242,7 +244,7 @@ def prepare(
     )
     source = _contour_source(structures_node, planning_node)
     if nodes.get("contours") is None or nodes.get("contours_source") != source:
-        _update_contours(scene, nodes, planning_node, planning, structures_node)
+        _update_contours(scene, nodes, planning_node, planning, structures_node, structures)
         nodes["contours_source"] = source
     nodes["planning_colour"] = fusion_color_node(scene, "IGRT planning (magenta)", PLANNING_RGB)
     nodes["daily_colour"] = fusion_color_node(scene, "IGRT daily (green)", DAILY_RGB)
@@ -267,11 +269,13 @@ def _contour_source(structures_node, planning_node) -> tuple:
     )
 
 
-def _update_contours(scene, nodes: dict, planning_node, planning: sitk.Image, structures_node) -> None:
+def _update_contours(
+    scene, nodes: dict, planning_node, planning: sitk.Image, structures_node, structures=None
+) -> None:
     if structures_node is None:
         labels, name, colours = contour_labels(planning), "IGRT planning contours (HU thresholds)", None
     else:
-        labels, legend = structure_contour_labels(structures_node, planning_node)
+        labels, legend = structure_contour_labels(structures_node, planning_node, structures)
         name, colours = f"IGRT planning structures ({structures_node.GetName()})", legend
     node = nodes.get("contours") or scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
     nodes["contours"] = volumes.node_from_image(scene, labels, name, node)

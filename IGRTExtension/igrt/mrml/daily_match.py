@@ -155,6 +155,7 @@ def run(
         table_node,
         comparison_nodes,
         structures_node,
+        structures,
     )
 
 
@@ -167,13 +168,19 @@ def publish(
     table_node=None,
     comparison_nodes=None,
     structures_node=None,
+    structures=None,
 ) -> DailyMatchOutputs:
-    """Write a result (automatic or hand-edited) into the transform, table and comparison nodes."""
+    """Write a result (automatic or hand-edited) into the transform, table and comparison nodes.
+
+    ``structures``: ``structures_node``'s segments already exported on the planning grid (not again).
+    """
     transform_node = transforms.transform_node_from_result(
         scene, result, planning_node, daily_node, node=transform_node
     )
     table_node = tables.table_node_from_result(scene, result.to_dict(), node=table_node)
-    nodes = comparison.prepare(scene, result, planning_node, daily_node, comparison_nodes, structures_node)
+    nodes = comparison.prepare(
+        scene, result, planning_node, daily_node, comparison_nodes, structures_node, structures
+    )
     return DailyMatchOutputs(result, transform_node, table_node, nodes, structures_node)
 
 
