@@ -136,15 +136,10 @@ def run_fraction(spec: FractionSpec, out_dir: str) -> dict:
             planning_isocenter_lps=spec.isocenter,
             daily_isocenter_lps=spec.daily_isocenter,
             orientation=spec.orientation,
-            **{
-                k: v
-                for k, v in (
-                    ("uncertainty_limit_mm", spec.uncertainty_limit_mm),
-                    ("uncertainty_limit_deg", spec.uncertainty_limit_deg),
-                )
-                if v is not None
-            },
         )
+        for limit in ("uncertainty_limit_mm", "uncertainty_limit_deg"):  # unset: the match's default
+            if getattr(spec, limit) is not None:
+                setattr(options, limit, getattr(spec, limit))
         result, _, _ = daily_match_files(
             spec.planning, spec.daily, options, plan_path=spec.plan, target_mask_path=spec.target_mask
         )

@@ -153,15 +153,11 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
     except IGRTInputError as exc:
         raise IGRTInputError(f"{path} line {line}: {exc}") from None
     orientation = patient_position.normalise(orientation) if orientation else None
-    limits = {
-        f"uncertainty_{unit}": check_uncertainty_limit(
-            finite_number(row[f"uncertainty_limit_{unit}"], at(f"uncertainty_limit_{unit}")),
-            f"uncertainty limit ({at(f'uncertainty_limit_{unit}')})",
-            label,
-        )
-        for unit, label in (("mm", "mm"), ("deg", "°"))
-        if row.get(f"uncertainty_limit_{unit}")
-    }
+    limits = {}  # the match's rule for --uncertainty-limit-mm/-deg, per row
+    for column, unit in (("uncertainty_limit_mm", "mm"), ("uncertainty_limit_deg", "°")):
+        if row.get(column):
+            value = finite_number(row[column], at(column))
+            limits[column] = check_uncertainty_limit(value, f"uncertainty limit ({at(column)})", unit)
     if row.get("plan") and row.get("isocenter"):
         raise IGRTInputError(f"{at('isocenter')}: give either plan or isocenter, not both")
     return FractionSpec(
@@ -179,8 +175,8 @@ def _fraction(row: dict, line: int, base: Path, path, known_columns) -> Fraction
         orientation=orientation,
         couch=couch,
         max_rotation=max_rotation,
-        uncertainty_limit_mm=limits.get("uncertainty_mm"),
-        uncertainty_limit_deg=limits.get("uncertainty_deg"),
+        uncertainty_limit_mm=limits.get("uncertainty_limit_mm"),
+        uncertainty_limit_deg=limits.get("uncertainty_limit_deg"),
         target_mask=paths.get("target_mask"),
         dose=paths.get("dose"),
         structures=paths.get("structures"),
