@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from igrt.image_grid import trilinear
+from igrt.image_grid import index_to_lps, lps_to_index, trilinear
 
 #: Samples used (a regular subset of the region's samples).
 MAX_SAMPLES = 20000
@@ -27,9 +27,7 @@ def region_samples(fixed: sitk.Image, mask: sitk.Image):
     if len(idx) > MAX_SAMPLES:
         idx = idx[:: int(np.ceil(len(idx) / MAX_SAMPLES))]
     values = sitk.GetArrayViewFromImage(fixed)[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
-    d = np.reshape(fixed.GetDirection(), (3, 3)) * np.asarray(fixed.GetSpacing(), float)
-    points = idx[:, ::-1].astype(float) @ d.T + np.asarray(fixed.GetOrigin(), float)
-    return points, values
+    return index_to_lps(fixed, idx[:, ::-1]), values
 
 
 def apply_transform(transform: sitk.Transform, x: np.ndarray) -> np.ndarray:
@@ -43,8 +41,7 @@ def apply_transform(transform: sitk.Transform, x: np.ndarray) -> np.ndarray:
 def values_at(image: sitk.Image, y: np.ndarray) -> np.ndarray:
     """Trilinear values of ``image`` at N × 3 physical points (LPS mm); NaN outside."""
     arr = sitk.GetArrayViewFromImage(image)  # read in place (``image`` outlives it)
-    d = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(image.GetSpacing(), float)
-    return trilinear(arr, (y - np.asarray(image.GetOrigin(), float)) @ np.linalg.inv(d).T)
+    return trilinear(arr, lps_to_index(image, y))
 
 
 def block_edges(x: np.ndarray, per_axis: int = BLOCKS_PER_AXIS) -> list[np.ndarray]:

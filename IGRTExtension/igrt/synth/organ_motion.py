@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from igrt.image_grid import index_to_lps
 from igrt.registration.working_images import box_index_bounds
 
 
@@ -66,5 +67,4 @@ def voxel_points_lps(image: sitk.Image) -> np.ndarray:
     """LPS coordinates of every voxel centre, shape (z, y, x, 3)."""
     size = image.GetSize()
     idx = np.stack(np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")[::-1], axis=-1)
-    d = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(image.GetSpacing(), float)
-    return idx.astype(float) @ d.T + np.asarray(image.GetOrigin(), float)
+    return index_to_lps(image, idx.reshape(-1, 3)).reshape(idx.shape)
