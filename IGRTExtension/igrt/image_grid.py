@@ -56,11 +56,12 @@ def trilinear(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def same_grid(a: sitk.Image, b: sitk.Image, tol_mm: float = 1e-4) -> bool:
-    """True when ``a`` and ``b`` have the same voxel grid: size, and origin/spacing within ``tol_mm``, direction within 1e-6."""
+def same_grid(a: sitk.Image, b: sitk.Image, tol_mm: float = 1e-4, tol_direction: float = 1e-6) -> bool:
+    """True when ``a`` and ``b`` have the same voxel grid: size, origin and spacing within ``tol_mm``
+    (absolute), direction cosines within ``tol_direction``."""
     return (
         a.GetSize() == b.GetSize()
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol_mm)
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol_mm)
-        and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-6)
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=tol_mm)
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=0, atol=tol_mm)
+        and np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=tol_direction)
     )

@@ -45,6 +45,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from igrt.errors import IGRTInputError
+from igrt.image_grid import same_grid
 from igrt.registration import metric_blocks
 from igrt.registration.rigid import coarse_grids, coarse_search_key, masked_ncc_maps, stage_images
 from igrt.registration.working_images import block_shrink, crop_box, extent_corners
@@ -285,13 +286,9 @@ def _same_image(planning: Volume, daily: Volume) -> str | None:
     if planning.series_uid and planning.series_uid == daily.series_uid:
         return f"the same DICOM series ({planning.series_uid})"
     p, d = planning.image, daily.image
-    same_grid = (
-        p.GetSize() == d.GetSize()
-        and np.allclose(p.GetSpacing(), d.GetSpacing())
-        and np.allclose(p.GetOrigin(), d.GetOrigin())
-        and np.allclose(p.GetDirection(), d.GetDirection())
-    )
-    if same_grid and np.array_equal(sitk.GetArrayViewFromImage(p), sitk.GetArrayViewFromImage(d)):
+    if same_grid(p, d, tol_mm=1e-6) and np.array_equal(
+        sitk.GetArrayViewFromImage(p), sitk.GetArrayViewFromImage(d)
+    ):
         return "the same voxels on the same grid"
     return None
 

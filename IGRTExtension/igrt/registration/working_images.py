@@ -13,6 +13,7 @@ import copy
 import numpy as np
 import SimpleITK as sitk
 
+from igrt.image_grid import same_grid
 from igrt.volume import as_float32
 
 
@@ -293,7 +294,11 @@ class WorkingImages:
     def _level_of(self, image: sitk.Image, factor: int, sigma_mm: float) -> sitk.Image | None:
         """A level made already for an image with ``image``'s grid (to 1e-6 mm) and voxels, or None."""
         for made, f, s, level in self.kept(("moving levels",)) or []:
-            if (f, s) == (factor, sigma_mm) and _same_grid(made, image):
+            if (
+                (f, s) == (factor, sigma_mm)
+                and made.GetPixelID() == image.GetPixelID()
+                and same_grid(made, image, 1e-6, 1e-9)
+            ):
                 if np.array_equal(sitk.GetArrayViewFromImage(made), sitk.GetArrayViewFromImage(image)):
                     return level
         return None
@@ -403,17 +408,6 @@ class WorkingImages:
         lo, hi = bounds
         self._wide = (lo, hi, resample_to_spacing(_crop_index(self.planning, lo, hi), self.spacing_mm))
         return self._wide[2]
-
-
-def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    """The same voxel grid: size, spacing, origin and direction (to 1e-6 mm and 1e-9)."""
-    return (
-        a.GetSize() == b.GetSize()
-        and a.GetPixelID() == b.GetPixelID()
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=0, atol=1e-9)
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=1e-6)
-        and np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=1e-9)
-    )
 
 
 def _contains(prepared, bounds) -> bool:
