@@ -21,11 +21,12 @@ MAX_SAMPLES = 20000
 BLOCKS_PER_AXIS = 3
 
 
-def region_samples(fixed: sitk.Image, mask: sitk.Image):
-    """Physical points (LPS mm, N × 3) and values of a regular subset of the mask's voxels."""
+def region_samples(fixed: sitk.Image, mask: sitk.Image, count: int = MAX_SAMPLES):
+    """Physical points (LPS mm, N × 3) and values of a regular subset of at most ``count`` of the mask's
+    voxels (every k-th in memory order: voxel centres, deterministic)."""
     idx = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)  # (z, y, x)
-    if len(idx) > MAX_SAMPLES:
-        idx = idx[:: int(np.ceil(len(idx) / MAX_SAMPLES))]
+    if len(idx) > count:
+        idx = idx[:: int(np.ceil(len(idx) / count))]
     values = sitk.GetArrayViewFromImage(fixed)[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
     return index_to_lps(fixed, idx[:, ::-1]), values
 

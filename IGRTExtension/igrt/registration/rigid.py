@@ -21,6 +21,7 @@ except ImportError:
     _fft = np.fft
 
 from igrt import geometry
+from igrt.registration import gauss_newton
 from igrt.registration.working_images import WorkingImages, block_shrink, resample_to_spacing
 
 
@@ -52,6 +53,10 @@ class RegistrationSettings:
     seed: int = 1234
     #: first step of a level that starts near the answer (every level but a searched run's first), × learning_rate
     refine_step: float = 0.25
+    #: a level that starts near the answer (every level after the coarse search's first, the polish, a
+    #: refinement) is solved by Gauss–Newton on the region's voxel centres
+    #: (``igrt.registration.gauss_newton``); False: SimpleITK's gradient descent there too
+    gauss_newton: bool = True
 
 
 @dataclass
@@ -445,7 +450,18 @@ def _optimise_level(
     near: bool = False,
 ) -> str:
     """One resolution level of gradient descent on −NCC; updates ``transform`` in place. A level that
-    starts ``near`` the answer takes a smaller first step (``refine_step``): a full one overshoots."""
+    starts ``near`` the answer takes a smaller first step (``refine_step``): a full one overshoots; or
+    is solved by Gauss–Newton instead (``RegistrationSettings.gauss_newton``)."""
+    if near and s.gauss_newton:
+
+        def _on_step(it, rho):
+            trace.append((level, it, -rho))
+            if progress is not None:
+                progress(level, it)
+
+        return gauss_newton.optimise(
+            fixed, moving, mask, transform, s.samples_per_level, s.iterations, rotations, _on_step
+        )
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsCorrelation()
     reg.SetMetricFixedMask(mask)
