@@ -25,8 +25,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def make_block_phantom(size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105.0, -140.0, 220.0)):
-    """A small asymmetric HU phantom (body, bones, an air pocket) that constrains all 6 DOF."""
+def make_block_phantom(
+    size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105.0, -140.0, 220.0), edge_mm: float = 0.0
+):
+    """A small asymmetric HU phantom (body, bones, an air pocket) that constrains all 6 DOF.
+
+    ``edge_mm`` > 0: every edge is blurred by a Gaussian of that sigma (an error-function step across the
+    shapes' approximate signed distance), as a scanner's point-spread function does; 0: hard edges,
+    sampled at the voxel centres (aliased on a coarse grid: an edge's position is then known only to
+    the voxel).
+    """
+    from scipy.special import erfc
+
     nx, ny, nz = size
     z, y, x = np.meshgrid(
         *(np.arange(n) * s for n, s in zip((nz, ny, nx), spacing[::-1], strict=True)), indexing="ij"
@@ -34,18 +44,30 @@ def make_block_phantom(size=(110, 90, 64), spacing=(2.0, 2.0, 2.5), origin=(-105
     x = x - nx * spacing[0] / 2
     y = y - ny * spacing[1] / 2
     z = z - nz * spacing[2] / 2
+
+    def inside(distance, closed=False):  # 0 … 1: how much of a voxel is inside (signed distance, mm)
+        if edge_mm <= 0:
+            return ((distance <= 0) if closed else (distance < 0)).astype(np.float32)
+        return (0.5 * erfc(distance / (np.sqrt(2.0) * edge_mm))).astype(np.float32)
+
+    def ellipsoid(q, radius):  # q < 1 inside; distance ≈ (√q − 1) × the mean radius
+        return inside((np.sqrt(q) - 1.0) * radius)
+
     a = np.full(x.shape, -1000.0, np.float32)
-    body = (x / 95) ** 2 + (y / 75) ** 2 < 1
-    a[body] = 30.0
+
+    def paint(alpha, value):
+        a[...] = a * (1 - alpha) + value * alpha
+
+    body = ellipsoid((x / 95) ** 2 + (y / 75) ** 2, 85.0)
+    paint(body, 30.0)
     # Bones: two tilted rods and one that ends inside the volume, so that z is constrained as well.
     for bx, by, br, tilt, zmax in ((-50, 10, 14, 0.25, 99), (45, 5, 12, -0.15, 99), (0, 45, 10, 0.0, 25)):
         r = np.sqrt((x - bx - tilt * z) ** 2 + (y - by) ** 2)
-        rod = body & (r < br) & (z < zmax)
-        a[rod] = 300.0
-        a[rod & ((r > br - 4) | (z > zmax - 4))] = 1200.0
-    a[((x - 10) / 9) ** 2 + ((y - 20) / 9) ** 2 + ((z + 45) / 9) ** 2 < 1] = 1100.0
-    a[((x + 20) / 15) ** 2 + ((y + 25) / 10) ** 2 + ((z - 15) / 20) ** 2 < 1] = 900.0
-    a[((x - 25) / 12) ** 2 + ((y + 20) / 12) ** 2 + ((z + 20) / 12) ** 2 < 1] = -700.0
+        paint(body * inside(np.maximum(r - br, z - zmax)), 1200.0)  # the cortex, then the marrow inside it
+        paint(body * inside(np.maximum(r - (br - 4), z - (zmax - 4)), closed=True), 300.0)
+    paint(ellipsoid(((x - 10) / 9) ** 2 + ((y - 20) / 9) ** 2 + ((z + 45) / 9) ** 2, 9.0), 1100.0)
+    paint(ellipsoid(((x + 20) / 15) ** 2 + ((y + 25) / 10) ** 2 + ((z - 15) / 20) ** 2, 15.0), 900.0)
+    paint(ellipsoid(((x - 25) / 12) ** 2 + ((y + 20) / 12) ** 2 + ((z + 20) / 12) ** 2, 12.0), -700.0)
     a += np.random.default_rng(0).normal(0, 5, a.shape).astype(np.float32)
     img = sitk.GetImageFromArray(a)
     img.SetSpacing(spacing)
