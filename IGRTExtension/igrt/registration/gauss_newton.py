@@ -84,6 +84,7 @@ def optimise(
     iterations: int,
     rotations: bool = True,
     on_iteration=None,
+    tolerance_mm: float = TOLERANCE_MM,
 ) -> str:
     """Maximise the correlation of ``fixed`` and ``moving`` over ``mask``'s voxels from ``transform``
     (planning → daily points), which is updated in place. Returns why it stopped.
@@ -100,6 +101,8 @@ def optimise(
         False: the translation only (the rotation stays as it is).
     on_iteration
         Called with (iteration, correlation) after each kept step.
+    tolerance_mm
+        Converged when a kept step moves no sample farther than this.
     """
     x, f = region_samples(fixed, mask, count)
     if len(x) < 10:
@@ -150,13 +153,13 @@ def optimise(
             if rho_t >= rho:
                 break
             damping *= 10.0
-            if damping > DAMPING_MAX or size < TOLERANCE_MM:
+            if damping > DAMPING_MAX or size < tolerance_mm:
                 return f"Gauss-Newton: no step raises the correlation after {it} iterations"
         transform.SetParameters(trial.GetParameters())
         y, rho = y_t, rho_t
         damping = max(damping / 10.0, DAMPING_START)
         if on_iteration is not None:
             on_iteration(it, rho)
-        if size < TOLERANCE_MM:
-            return f"Gauss-Newton: converged (step below {TOLERANCE_MM} mm) after {it + 1} iterations"
+        if size < tolerance_mm:
+            return f"Gauss-Newton: converged (step below {tolerance_mm:g} mm) after {it + 1} iterations"
     return f"Gauss-Newton: {iterations} iterations done"

@@ -459,8 +459,10 @@ def _optimise_level(
             if progress is not None:
                 progress(level, it)
 
+        # A coarser level's result is refined by the next: it converges to factor² × the tolerance.
+        tolerance = gauss_newton.TOLERANCE_MM * factor**2
         return gauss_newton.optimise(
-            fixed, moving, mask, transform, s.samples_per_level, s.iterations, rotations, _on_step
+            fixed, moving, mask, transform, s.samples_per_level, s.iterations, rotations, _on_step, tolerance
         )
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsCorrelation()
