@@ -40,3 +40,21 @@ def test_samples_are_the_same_on_every_call():
         clutter = [np.ones(a.shape, np.uint8) for _ in range(3)]
         np.testing.assert_array_equal(_region_samples(img, region), first)
         del clutter
+
+
+def test_the_target_mask_is_grown_by_ten_millimetres_as_on_its_whole_grid():
+    """The soft-tissue region's mask: the target grown by 10 mm (5 voxels of 2 mm). It is dilated on a
+    crop around the target; the result, put back on the whole grid, must be the whole grid's dilation,
+    also where the target lies 3 voxels from the image's face (the crop is clamped there)."""
+    from igrt.registration.match import MatchOptions, _regions
+
+    arr = np.zeros((40, 50, 60), np.uint8)
+    arr[10:20, 30:38, 3:12] = 1  # x from voxel 3: 6 mm from the face, closer than the 10 mm growth
+    mask = sitk.GetImageFromArray(arr)
+    mask.SetSpacing((2.0, 2.0, 2.0))
+    mask.SetOrigin((-50.0, 20.0, 7.0))
+    _, soft = _regions(None, MatchOptions(soft_mask=mask), np.zeros(3))
+    whole = sitk.BinaryDilate(mask, [5, 5, 5])
+    back = sitk.Resample(soft.mask, whole, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(whole))
+    assert int(sitk.GetArrayViewFromImage(whole).sum()) > 4 * int(arr.sum())
