@@ -60,6 +60,9 @@ def test_gas_voxels_get_zero_features_and_outside_air_keeps_its_own():
     np.testing.assert_array_equal(after[~pocket], before[~pocket])
     assert before[12, 20, 5] < -100.0  # the air voxel next to the body's side, kept
     assert np.count_nonzero(sitk.GetArrayViewFromImage(keep) == 0) == pocket.sum()  # 216 voxels
+    # Found by the high-pass itself from its local mean's blocks (6 mm: 4.5 mm blocks), the same.
+    found_here = sitk.GetArrayFromImage(high_pass(img, 6.0, valid, leave_out_gas=True))
+    np.testing.assert_array_equal(found_here, after)
 
 
 def test_the_keep_weights_land_on_a_crop_that_is_not_block_aligned():

@@ -116,14 +116,19 @@ def block_shrink(image: sitk.Image, target_mm: float) -> sitk.Image:
 MEAN_GRID_SIGMA = 0.75
 
 
-def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float) -> sitk.Image:
+def _block_means(image: sitk.Image, weight: sitk.Image, block_mm: float) -> tuple[sitk.Image, sitk.Image]:
+    """Block averages of w·I and of w over blocks of about ``block_mm``."""
+    return block_shrink(image * weight, block_mm), block_shrink(weight, block_mm)
+
+
+def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float, block_means=None) -> sitk.Image:
     """Weighted Gaussian local mean Σw·I / Σw, on a coarse grid of ``MEAN_GRID_SIGMA`` × sigma voxels.
 
     The mean is smooth at the scale of ``sigma_mm``, so such a grid represents it well and keeps this
-    cheap; the caller interpolates it onto the grid it needs.
+    cheap; the caller interpolates it onto the grid it needs. ``block_means``: :func:`_block_means` on
+    that grid when the caller has them.
     """
-    wi = block_shrink(image * weight, MEAN_GRID_SIGMA * sigma_mm)
-    w = block_shrink(weight, MEAN_GRID_SIGMA * sigma_mm)
+    wi, w = block_means or _block_means(image, weight, MEAN_GRID_SIGMA * sigma_mm)
     num = sitk.SmoothingRecursiveGaussian(wi, sigma_mm)
     den = sitk.SmoothingRecursiveGaussian(w, sigma_mm)
     return sitk.Divide(num, sitk.Maximum(den, 1e-3))
@@ -139,7 +144,9 @@ GAS_HU = -500.0
 GAS_BLOCK_MM = 4.5
 
 
-def enclosed_gas_blocks(image: sitk.Image, valid: sitk.Image, block_mm: float = GAS_BLOCK_MM) -> sitk.Image:
+def enclosed_gas_blocks(
+    image: sitk.Image, valid: sitk.Image, block_mm: float = GAS_BLOCK_MM, block_means=None
+) -> sitk.Image:
     """Blocks of about ``block_mm`` of ``image`` (HU) that hold gas enclosed in the body (uint8 0/1 on the
     block-shrunk grid), grown by one block so that a pocket's partial-volume rim is in.
 
@@ -148,10 +155,10 @@ def enclosed_gas_blocks(image: sitk.Image, valid: sitk.Image, block_mm: float = 
     ``GAS_HU`` or more; gas blocks are the valid non-body blocks not connected (faces, in 3-D) to the
     image's border through non-body blocks. A block less than half valid is never body: the field of
     view's edge opens the body, it never closes it, so air outside the patient inside the field of view,
-    a pocket the field of view cuts and the cupped slices at the cone's ends stay out.
+    a pocket the field of view cuts and the cupped slices at the cone's ends stay out. ``block_means``:
+    :func:`_block_means` of ``image`` and ``valid`` on these blocks when the caller has them.
     """
-    w_img = block_shrink(valid, block_mm)
-    wi_img = block_shrink(image * valid, block_mm)  # named: a view must not outlive its image
+    wi_img, w_img = block_means or _block_means(image, valid, block_mm)  # named: views must not outlive them
     wi, w = sitk.GetArrayViewFromImage(wi_img), sitk.GetArrayViewFromImage(w_img)
     inside = w >= 0.5
     body = inside & (wi >= GAS_HU * w)
@@ -229,6 +236,7 @@ def high_pass(
     out: sitk.Image | None = None,
     image_on_out: sitk.Image | None = None,
     keep: sitk.Image | None = None,
+    leave_out_gas: bool = False,
 ) -> sitk.Image:
     """Image minus its local mean (Gaussian ``sigma_mm``), the mean taken only over ``valid`` voxels
     (a mask: voxels > 0 are valid; float32 is taken as 0/1 weights as it is, without a cast).
@@ -239,7 +247,9 @@ def high_pass(
     image) the result is made on that grid only, the mean still taken over the whole image: the image
     is then just the surrounding anatomy the mean needs. ``image_on_out``: :func:`on_grid` of the image
     onto ``out`` when the caller has it already (it does not depend on ``valid``). ``keep``: float32
-    weights of the result on its grid (:func:`gas_keep`: 0 at the gas enclosed in the body).
+    weights of the result on its grid (:func:`gas_keep`: 0 at the gas enclosed in the body);
+    ``leave_out_gas``: find those here (:func:`enclosed_gas_blocks`, from the mean's own block averages
+    when its blocks are the gas blocks' size: the bone stage's 6 mm).
     """
     img = as_float32(image)
     if valid is None:
@@ -247,10 +257,17 @@ def high_pass(
         w.CopyInformation(img)
     else:
         w = valid if valid.GetPixelID() == sitk.sitkFloat32 else sitk.Cast(valid > 0, sitk.sitkFloat32)
-    mean = _local_mean(img, w, sigma_mm)
+    means = _block_means(img, w, MEAN_GRID_SIGMA * sigma_mm)
+    mean = _local_mean(img, w, sigma_mm, means)
+    gas = None
+    if leave_out_gas and keep is None:
+        shared = means if np.isclose(MEAN_GRID_SIGMA * sigma_mm, GAS_BLOCK_MM) else None
+        gas = enclosed_gas_blocks(img, w, GAS_BLOCK_MM, shared)
     if out is not None:
         img = on_grid(img, out) if image_on_out is None else image_on_out
         w = sitk.Resample(w, out, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, sitk.sitkFloat32)
+    if gas is not None:
+        keep = gas_keep(img, gas)
     mean = sitk.Resample(mean, img, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32, True)
     return (img - mean) * (w if keep is None else _weighted(w, keep))  # float32 already
 
@@ -455,10 +472,7 @@ class WorkingImages:
             )
             out = crop_box(context, center_daily, size_mm, self.capture_margin_mm)
             out = None if out.GetSize() == context.GetSize() else out
-            keep = None
-            if self.gas:
-                keep = gas_keep(context if out is None else out, enclosed_gas_blocks(context, valid))
-            moving = high_pass(context, self.sigma, valid, out, keep=keep)
+            moving = high_pass(context, self.sigma, valid, out, leave_out_gas=self.gas)
         self._moving = (lo, hi, moving)
         return moving
 
