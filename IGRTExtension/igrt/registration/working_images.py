@@ -356,7 +356,7 @@ class WorkingImages:
     0.36°); the abdomen's worst angle 0.170° → 0.118°; the other 18 cases within 0.002 mm and 0.001°. The
     gas left out of the local mean instead (the gas voxels keeping a value, against the mean of the tissue
     around them) made abdo_07_gas worse, 0.53–0.73 mm (at 04318f8, 0.282 mm without): the moved pockets'
-    own voxels, stronger still, are what pull. Cost: 9–18 ms CPU a match (1.5–3 % of it).
+    own voxels, stronger still, are what pull. Cost: 9–20 ms CPU a match (1–3.5 %; paired runs +2.2 %).
     """
 
     def __init__(
