@@ -41,6 +41,11 @@ TOLERANCE_MM = 5e-3
 #: level stops (no step raises the correlation).
 DAMPING_START = 1e-4
 DAMPING_MAX = 1.0
+#: A step is first tried lengthened (or shortened) to the sum of the series it starts when it is at least
+#: this fraction of the last kept step (same direction) or −this (an overshoot that alternates). Measured:
+#: the real abdomen's factor-2 level crept 52 steps alternating at −0.92; with weak correlation (TG-119's
+#: soft box, 0.39) the steps shrink by 0.75 each.
+ACCELERATE_RATIO = 0.3
 
 
 def _correlation(f: np.ndarray, m: np.ndarray) -> float:
@@ -123,6 +128,7 @@ def optimise(
 
     y, ok, rho = correlation_at(transform)
     damping = DAMPING_START
+    previous = None  # the last kept step's motion (ω × lever arm, t), mm
     for it in range(iterations):
         m, g = cubic(arr, lps_to_index(moving, y), gradient=True)
         ok = np.isfinite(m)
@@ -145,18 +151,30 @@ def optimise(
             except np.linalg.LinAlgError:
                 return f"Gauss-Newton: singular normal equations after {it} iterations"
             omega, t = (p[:3], p[3:]) if rotations else (np.zeros(3), p)
-            size = float(np.linalg.norm(t) + np.linalg.norm(omega) * extent)
-            if size > max_step:
-                omega, t, size = omega * max_step / size, t * max_step / size, max_step
-            trial = _corrected(transform, omega, t, y0)
-            y_t, ok_t, rho_t = correlation_at(trial)
+            motion = np.concatenate([omega * extent, t])
+            candidates = [1.0]
+            if previous is not None:
+                # Where successive steps keep a steady ratio r (linear convergence: 0 < r; an overshoot
+                # that alternates: r < 0), the steps sum to 1 / (1 − r) of this one: try that first.
+                r = float(motion @ previous / max(previous @ previous, 1e-300))
+                if abs(r) > ACCELERATE_RATIO:
+                    candidates.insert(0, float(np.clip(1.0 / (1.0 - r), 0.25, 4.0)))
+            for scale in candidates:
+                size = scale * float(np.linalg.norm(t) + np.linalg.norm(omega) * extent)
+                cap = min(1.0, max_step / size) if size > 0 else 1.0
+                trial = _corrected(transform, omega * scale * cap, t * scale * cap, y0)
+                y_t, ok_t, rho_t = correlation_at(trial)
+                if rho_t >= rho:
+                    break
             if rho_t >= rho:
+                size *= cap
                 break
             damping *= 10.0
             if damping > DAMPING_MAX or size < tolerance_mm:
                 return f"Gauss-Newton: no step raises the correlation after {it} iterations"
         transform.SetParameters(trial.GetParameters())
         y, rho = y_t, rho_t
+        previous = motion
         damping = max(damping / 10.0, DAMPING_START)
         if on_iteration is not None:
             on_iteration(it, rho)
