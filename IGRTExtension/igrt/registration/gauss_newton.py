@@ -156,9 +156,10 @@ def optimise(
             if previous is not None:
                 # Where successive steps keep a steady ratio r (linear convergence: 0 < r; an overshoot
                 # that alternates: r < 0), the steps sum to 1 / (1 − r) of this one: try that first.
+                # Steps that grow (r ≥ 1) start no convergent series: taken as they are.
                 r = float(motion @ previous / max(previous @ previous, 1e-300))
-                if abs(r) > ACCELERATE_RATIO:
-                    candidates.insert(0, float(np.clip(1.0 / (1.0 - r), 0.25, 4.0)))
+                if ACCELERATE_RATIO < abs(r) < 1.0:
+                    candidates.insert(0, min(1.0 / (1.0 - r), 4.0))
             for scale in candidates:
                 size = scale * float(np.linalg.norm(t) + np.linalg.norm(omega) * extent)
                 cap = min(1.0, max_step / size) if size > 0 else 1.0
