@@ -1,6 +1,7 @@
 """The images as the metric sees them, prepared once per match and shared between its stages."""
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from igrt import geometry
@@ -247,3 +248,20 @@ def test_a_mirror_hypothesis_takes_the_images_pyramid_level_mirrored_by_its_head
     np.testing.assert_allclose(sitk.GetArrayViewFromImage(reused), arr_fresh, rtol=0, atol=1e-5 * scale)
     # Asked again, the mirror hypothesis gets the same object (made once per image and level).
     assert _level_images(m_features, m_moving, m_mask, m_distance, 4, 2.0, mirror)[1] is reused
+
+
+def test_the_local_mean_gaussian_is_the_sampled_gaussian_and_zero_outside():
+    """An impulse gives the sampled, normalised Gaussian (σ 2 voxels) to 1e-9; at the array's face (x = 0)
+    only the half inside is kept: Σ = ½ + g(0)/2 with g(0) = 1 / Σₖ exp(−k²/8), nothing folded back in."""
+    from igrt.registration.working_images import gaussian_zero_padded
+
+    one = np.zeros((2, 30, 31, 32))
+    one[0, 15, 15, 16] = 1.0
+    one[1, 15, 15, 0] = 1.0
+    out = gaussian_zero_padded(one, [2.0, 2.0, 2.0])
+    z, y, x = np.mgrid[0:30, 0:31, 0:32]
+    ref = np.exp(-((x - 16) ** 2 + (y - 15) ** 2 + (z - 15) ** 2) / 8.0)
+    np.testing.assert_allclose(out[0], ref / ref.sum(), atol=1e-9)
+    g0 = 1.0 / np.sum(np.exp(-(np.arange(-20, 21) ** 2) / 8.0))
+    assert out[1].sum() == pytest.approx(0.5 + g0 / 2, abs=1e-9)
+    assert abs(out[1][:, :, -1]).max() < 1e-9  # the far face: nothing wrapped around

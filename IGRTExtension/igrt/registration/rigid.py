@@ -15,13 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-try:  # SciPy's FFT is ~4× NumPy's on these grids; stock Slicer has NumPy only (same signatures)
-    from scipy import fft as _fft
-except ImportError:
-    _fft = np.fft
-
 from igrt import geometry
 from igrt.registration import gauss_newton
+from igrt.registration.fourier import fast_length
+from igrt.registration.fourier import fft as _fft
 from igrt.registration.working_images import WorkingImages, block_shrink, resample_to_spacing
 
 
@@ -142,22 +139,6 @@ def normalized_correlation(
     return float((a * b).sum() / den) if den > 0 else float("nan")
 
 
-def _fast_length(n: int) -> int:
-    """The smallest 2^a·3^b·5^c ≥ n: a length the FFT does fast (NumPy only; no SciPy in stock Slicer)."""
-    best = 2 * n
-    p2 = 1
-    while p2 < best:
-        p3 = p2
-        while p3 < best:
-            p5 = p3
-            while p5 < n:
-                p5 *= 5
-            best = min(best, p5)
-            p3 *= 3
-        p2 *= 2
-    return best
-
-
 def masked_ncc_maps(farr, warr, movings, pads) -> list[np.ndarray]:
     """Normalised cross-correlation of the fixed samples ``farr`` (weights ``warr``) with each moving image
     at every shift, by FFT (the fixed image's spectra computed once for all).
@@ -169,7 +150,7 @@ def masked_ncc_maps(farr, warr, movings, pads) -> list[np.ndarray]:
     n = float(warr.sum())
     t = (farr - (warr * farr).sum() / n) * warr
     shape = movings[0][0].shape
-    fast = [_fast_length(int(k)) for k in shape]
+    fast = [fast_length(int(k)) for k in shape]
     axes = (0, 1, 2)
     ft, fw = (np.conj(_fft.rfftn(x, fast, axes=axes)) for x in (t, warr))
     pz, py, px = pads[::-1]

@@ -14,6 +14,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from igrt.image_grid import same_grid
+from igrt.registration.fourier import fast_length
+from igrt.registration.fourier import fft as _fft
 from igrt.volume import as_float32
 
 
@@ -129,9 +131,35 @@ def _local_mean(image: sitk.Image, weight: sitk.Image, sigma_mm: float, block_me
     that grid when the caller has them.
     """
     wi, w = block_means or _block_means(image, weight, MEAN_GRID_SIGMA * sigma_mm)
-    num = sitk.SmoothingRecursiveGaussian(wi, sigma_mm)
-    den = sitk.SmoothingRecursiveGaussian(w, sigma_mm)
-    return sitk.Divide(num, sitk.Maximum(den, 1e-3))
+    sigma_voxels = sigma_mm / np.asarray(w.GetSpacing(), float)
+    num, den = gaussian_zero_padded(
+        np.stack([sitk.GetArrayViewFromImage(wi), sitk.GetArrayViewFromImage(w)]), sigma_voxels
+    )
+    mean = sitk.GetImageFromArray((num / np.maximum(den, 1e-3)).astype(np.float32))
+    mean.CopyInformation(w)
+    return mean
+
+
+def gaussian_zero_padded(arrays: np.ndarray, sigma_voxels) -> np.ndarray:
+    """Gaussian smoothing (sigma per axis x, y, z in voxels) of a stack of (z, y, x) arrays, zero outside
+    them: each array padded by 6 sigma of zeros and filtered by the Gaussian's transfer function
+    exp(−2π²σ²f²) with one FFT (what wraps around from the far edge is weighted exp(−18) = 2e-8).
+
+    For a normalised convolution (Σw·I and Σw smoothed alike) zero outside is its own definition: outside
+    the image there is no weight. One FFT of both is a quarter of the time of two recursive Gaussians
+    (SimpleITK's: 3 ms for a 54 × 49 × 44 grid, this 1.5 ms together).
+    """
+    sigma_zyx = np.asarray(sigma_voxels, float)[::-1]
+    shape = arrays.shape[1:]
+    padded = [fast_length(int(n + np.ceil(6 * s))) for n, s in zip(shape, sigma_zyx, strict=True)]
+    spectrum = _fft.rfftn(arrays, padded, axes=(1, 2, 3))
+    for axis, (n, s) in enumerate(zip(padded, sigma_zyx, strict=True)):
+        f = _fft.rfftfreq(n) if axis == 2 else _fft.fftfreq(n)
+        shape_b = [1, 1, 1, 1]
+        shape_b[axis + 1] = len(f)
+        spectrum *= np.exp(-2.0 * np.pi**2 * s**2 * f**2).reshape(shape_b)
+    out = _fft.irfftn(spectrum, padded, axes=(1, 2, 3))
+    return out[:, : shape[0], : shape[1], : shape[2]]
 
 
 #: Gas reads below this in both images (HU): bowel gas is −1000 in the CT and −1000 × scale + offset
