@@ -1,6 +1,6 @@
-"""Optimisation levels that start near the answer: Gauss–Newton (Levenberg–Marquardt) on the correlation.
+"""The rigid match's optimisation levels: Gauss–Newton (Levenberg–Marquardt) on the correlation.
 
-Why not SimpleITK's gradient descent there: with every sample of the region wanted, its metric runs in
+Why not SimpleITK's gradient descent: with every sample of the region wanted, its metric runs in
 dense mode and visits every voxel of the fixed image's box twice per iteration to test the mask (1.2 M
 voxels for the bone box at 1.5 mm: 7.6 ms an iteration, 24 iterations at the real abdomen's finest level:
 184 ms); its sparse mode jitters the sample points inside their voxels, which cost the real abdomen and
