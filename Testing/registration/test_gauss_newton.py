@@ -107,3 +107,23 @@ def test_the_match_polishes_with_gauss_newton_unless_switched_off(gn):
     assert out.stop_reason.startswith("Gauss-Newton") == gn
     mm, deg = _errors_mm_deg(out.transform, truth)
     assert mm < 0.05 and deg < 0.03
+
+
+def test_steps_taken_along_their_series_change_the_path_not_the_answer(monkeypatch):
+    """A daily image that is the moved planning image plus as much again of other anatomy (correlation
+    0.77 at the optimum): the steps' series extrapolated (``ACCELERATE_RATIO``) or not, the same optimum
+    to the convergence tolerance (0.005 mm; 1e-3 rad), in fewer steps with it (8 against 11 here)."""
+    img = _blobs(seed=4)
+    truth = _euler((0.01, -0.02, 0.015), (0.8, -0.5, 0.3))
+    daily = _moved(img, truth) + 2.0 * _blobs(seed=8)  # on the CBCT's HU scale: 2× + 5
+    found, steps = {}, {}
+    for ratio in (gauss_newton.ACCELERATE_RATIO, 1.0):  # 1.0: never extrapolated
+        monkeypatch.setattr(gauss_newton, "ACCELERATE_RATIO", ratio)
+        t, kept = _euler(), []
+        gauss_newton.optimise(
+            img, daily, _inner_mask(img), t, 20000, 100, True, lambda i, r, k=kept: k.append(r)
+        )
+        found[ratio], steps[ratio] = np.array(t.GetParameters()), len(kept)
+    np.testing.assert_allclose(found[0.3][:3], found[1.0][:3], atol=1e-3)
+    np.testing.assert_allclose(found[0.3][3:], found[1.0][3:], atol=gauss_newton.TOLERANCE_MM)
+    assert steps[0.3] < steps[1.0]
