@@ -58,3 +58,25 @@ def test_the_target_mask_is_grown_by_ten_millimetres_as_on_its_whole_grid():
     back = sitk.Resample(soft.mask, whole, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(whole))
     assert int(sitk.GetArrayViewFromImage(whole).sum()) > 4 * int(arr.sum())
+
+
+def test_samples_stay_the_daily_interpolants_reach_off_the_field_of_views_axial_ends():
+    """A 40³ daily grid of 1.25 mm from 0: its field of view (8 mm margin) holds the slices 7 … 32 (8.75 …
+    40 mm), so a point is inside when its nearest slice is: z in [8.125, 40.625). Planning samples every
+    3 mm: inside at 9 … 39 mm; kept, 2 working voxels (3 mm) either way inside too: 12 … 36 mm."""
+    from igrt.registration.rigid import _in_field_of_view
+    from igrt.registration.working_images import WorkingImages
+
+    daily = sitk.Image([40, 40, 40], sitk.sitkFloat32)
+    daily.SetSpacing([1.25] * 3)
+    fixed = sitk.Image([16, 16, 16], sitk.sitkFloat32)
+    fixed.SetSpacing([3.0] * 3)
+    working = WorkingImages(fixed, daily, 1.5, 6.0, 30.0)
+    inside = _in_field_of_view(working, fixed, sitk.Euler3DTransform())
+    slices = 3.0 * np.flatnonzero(inside.any(axis=(1, 2)))
+    assert (slices.min(), slices.max(), len(slices)) == (12.0, 36.0, 9)
+    plain = sitk.Resample(working.fov, fixed, sitk.Euler3DTransform(), sitk.sitkNearestNeighbor)
+    z = 3.0 * np.flatnonzero(sitk.GetArrayViewFromImage(plain).any(axis=(1, 2)))
+    assert (z.min(), z.max()) == (9.0, 39.0)
+    # Across the axis nothing is taken off: the middle slice keeps the disk of the field of view.
+    assert inside[8].sum() == sitk.GetArrayViewFromImage(plain)[8].sum() > 0

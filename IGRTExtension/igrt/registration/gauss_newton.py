@@ -21,9 +21,10 @@ short of it had partly hidden. Block phantom (2.5 mm slices, 3 mm shift): Simple
 trilinear values 2.771, with cubic 2.923. Bench (bench/run_anatomy_bench.py, 19 cases, ``auto``, median /
 worst): the real abdomen 0.075 / 0.282 mm, 0.055 / 0.202° with SimpleITK; trilinear with its exact
 derivative 0.122 / 0.375 mm, with a one-voxel slope 0.072 / 0.325 mm, 0.044 / 0.202°; cubic
-0.087 / 0.298 mm, 0.055 / 0.170° (pelvis 0.045 / 0.065 mm, TG-119 0.054 / 0.056 mm). An
-inverse-compositional variant (the planning features' gradient as the Jacobian, made once) stalled
-where the CBCT differs from the CT (abdomen 0.26–0.87 mm).
+0.087 / 0.298 mm, 0.055 / 0.170° (pelvis 0.045 / 0.065 mm, TG-119 0.054 / 0.056 mm). Where the planning
+grid is coarser along the daily image's rotation axis, the cubic is blended there with the cubic
+B-spline (``AXIAL_VARIANCE_FRACTION``). An inverse-compositional variant (the planning features'
+gradient as the Jacobian, made once) stalled where the CBCT differs from the CT (abdomen 0.26–0.87 mm).
 """
 
 from __future__ import annotations
@@ -46,6 +47,43 @@ DAMPING_MAX = 1.0
 #: the real abdomen's factor-2 level crept 52 steps alternating at −0.92; with weak correlation (TG-119's
 #: soft box, 0.39) the steps shrink by 0.75 each.
 ACCELERATE_RATIO = 0.3
+
+
+#: Along the daily image's axial axis (its third: the cone-beam's rotation axis), the daily image's
+#: interpolant smooths by this fraction of the variance the planning samples' boxes have beyond its
+#: voxels', (P² − W²)/12, P the planning spacing along that axis, W the daily grid's
+#: (:func:`axial_smoothing`). Why: a planning CT coarser than the working grid holds nothing finer than its
+#: voxels, so what the daily image has finer is noise to the correlation, and Keys' kernel passes a voxel's
+#: noise whole at a voxel but 0.64 of its variance half-way: the correlation prefers some sub-voxel offsets
+#: of the samples, which pulls the match (test: 3 mm samples on a 1.5 mm noisy grid, 0.14 mm / 0.64° → 0.10
+#: / 0.51° with this blend; the B-spline's noise gain varies 0.46–0.50 with the offset). Measured at the
+#: real abdomen's result (3 mm CT, 1.5 mm working grid), the daily image blurred along one axis: the
+#: correlation rises along z and y (abdo_04 0.786 → 0.796 at σ 1 mm) and falls along x. Bench
+#: (bench/run_anatomy_bench.py, 19 cases, auto; median / worst mm, median / worst °): without, abdomen
+#: 0.087 / 0.294, 0.055 / 0.118; pelvis 0.046 / 0.065, 0.027 / 0.037; TG-119 0.054 / 0.056, 0.026 / 0.032.
+#: With ½ along z 0.082 / 0.297, 0.047 / 0.117; 0.045 / 0.061, 0.026 / 0.033; 0.054 / 0.057, 0.026 / 0.032
+#: (the abdomen's per case °: 0.055 0.058 0.047 0.036 0.117 0.023 0.045 0.048). The fraction is the bench's
+#: choice among these: all of it along z 0.077 / 0.303 mm, 0.045° (abdo_05's error grows, 0.294 → 0.303 mm,
+#: in z); along all three axes 0.053 / 0.361 mm, 0.039° and TG-119 0.067 / 0.076 mm; along y and z 0.055 /
+#: 0.332 mm, 0.039°, TG-119 0.057 / 0.064 mm (smoothing along y moves abdo_05's and TG-119's y by −0.02 to
+#: −0.04 mm); ½ along all three 0.071 / 0.329 mm, 0.043°. The planning samples on the 1.5 mm grid instead
+#: (the 3 mm CT B-spline-interpolated, up to 200 000 samples): abdomen 0.092 / 0.361 mm, 0.090°, TG-119
+#: 0.138 mm (the simulated CBCTs interpolate the planning CT linearly: they match it best at its voxel
+#: centres).
+AXIAL_VARIANCE_FRACTION = 0.5
+
+
+def axial_smoothing(fixed: sitk.Image, moving: sitk.Image) -> tuple[float, float, float]:
+    """The ``image_grid.cubic`` smoothing (x, y, z fractions of its B-spline) of the daily image ``moving``
+    matched against the planning samples on ``fixed``'s grid: along its third axis only,
+    s = 3 · ``AXIAL_VARIANCE_FRACTION`` · (P² − W²) / (12 W²) in [0, 1] (s/3 voxel² is what s adds), P the
+    planning spacing along that axis (mm; its axes' spacings weighted by cos² to it), W the daily one."""
+    axis = np.reshape(moving.GetDirection(), (3, 3))[:, 2]
+    cos2 = (axis @ np.reshape(fixed.GetDirection(), (3, 3))) ** 2  # to each of the planning axes
+    planning2 = float(cos2 @ np.square(fixed.GetSpacing()))
+    daily2 = float(moving.GetSpacing()[2]) ** 2
+    s = 3.0 * AXIAL_VARIANCE_FRACTION * (planning2 - daily2) / (12.0 * daily2)
+    return 0.0, 0.0, float(np.clip(s, 0.0, 1.0))
 
 
 def _correlation(f: np.ndarray, m: np.ndarray) -> float:
@@ -116,6 +154,7 @@ def optimise(
     extent = float(np.max(np.ptp(x, axis=0))) / 2  # lever arm of a rotation (mm)
     max_step = float(max(moving.GetSpacing()))  # the linear model holds for about a voxel of the daily grid
 
+    smoothing = axial_smoothing(fixed, moving)
     arr = sitk.GetArrayViewFromImage(moving)  # read in place: ``moving`` outlives this call
     # ∂m/∂y = A⁻ᵀ ∂m/∂i for i = A⁻¹(y − o), A = direction · spacing: gradient rows gᵢ · A⁻¹.
     to_lps = np.linalg.inv(index_to_lps_matrix(moving)[:3, :3])
@@ -125,7 +164,7 @@ def optimise(
         values (it costs 60 % more than they do), since a step tried is mostly a step kept, whose next
         linearisation needs it."""
         y = apply_transform(tr, x)
-        m, g = cubic(arr, lps_to_index(moving, y), gradient=True)
+        m, g = cubic(arr, lps_to_index(moving, y), gradient=True, smoothing=smoothing)
         ok = np.isfinite(m)
         return y, ok, (_correlation(f[ok], m[ok]) if ok.sum() > 10 else -np.inf), m, g
 
