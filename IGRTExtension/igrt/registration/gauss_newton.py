@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from igrt import geometry
 from igrt.image_grid import cubic, index_to_lps_matrix, lps_to_index
-from igrt.registration.metric_blocks import apply_transform, region_samples
+from igrt.registration.metric_blocks import apply_transform, pearson, region_samples, slope
 
 #: Converged when a kept step moves no sample farther than this (mm): below the 0.01 mm the bench
 #: resolves; the correlation's optimum is flat at this scale (interpolation's noise).
@@ -86,29 +87,14 @@ def axial_smoothing(fixed: sitk.Image, moving: sitk.Image) -> tuple[float, float
     return 0.0, 0.0, float(np.clip(s, 0.0, 1.0))
 
 
-def _correlation(f: np.ndarray, m: np.ndarray) -> float:
-    fc, mc = f - f.mean(), m - m.mean()
-    den = np.sqrt(np.sum(fc * fc) * np.sum(mc * mc))
-    return float(np.sum(fc * mc) / den) if den > 0 else float("nan")
-
-
-def _rotation(omega: np.ndarray) -> np.ndarray:
-    """The rotation matrix of the rotation vector ``omega`` (rad; Rodrigues)."""
-    angle = float(np.linalg.norm(omega))
-    if angle < 1e-15:
-        return np.eye(3)
-    k = np.asarray(omega, float) / angle
-    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * (kx @ kx)
-
-
 def _corrected(transform: sitk.Euler3DTransform, omega, t, y0) -> sitk.Euler3DTransform:
     """``transform`` followed by the correction y → R(ω)(y − y₀) + y₀ + t (daily LPS mm).
 
     T(x) = R(x − c) + c + s; the corrected transform has the matrix Rδ·R and, about the same centre c,
     the translation Rδ(c + s − y₀) + y₀ + t − c.
     """
-    r_delta = _rotation(np.asarray(omega, float))
+    angle = float(np.degrees(np.linalg.norm(omega)))
+    r_delta = geometry.axis_angle_rotation(omega, angle) if angle > 0 else np.eye(3)
     r = np.array(transform.GetMatrix()).reshape(3, 3)
     c = np.array(transform.GetCenter())
     s = np.array(transform.GetTranslation())
@@ -166,7 +152,7 @@ def optimise(
         y = apply_transform(tr, x)
         m, g = cubic(arr, lps_to_index(moving, y), gradient=True, smoothing=smoothing)
         ok = np.isfinite(m)
-        return y, ok, (_correlation(f[ok], m[ok]) if ok.sum() > 10 else -np.inf), m, g
+        return y, ok, (pearson(f[ok], m[ok]) if ok.sum() > 10 else -np.inf), m, g
 
     y, ok, rho, m_all, g_all = correlation_at(transform)
     damping = DAMPING_START
@@ -174,15 +160,14 @@ def optimise(
     for it in range(iterations):
         yo, fo, m, g = y[ok], f[ok], m_all[ok], g_all[ok] @ to_lps
         y0 = yo.mean(axis=0)
-        mc = m - m.mean()
-        a = float(np.sum(mc * (fo - fo.mean())) / max(np.sum(mc * mc), 1e-300))
+        a = slope(fo, m)
         columns = ([a * np.cross(yo - y0, g)] if rotations else []) + [a * g]
         design = np.column_stack([*columns, m[:, None], np.ones((len(m), 1))])
         residual = fo - a * m - (fo.mean() - a * m.mean())
         norms = np.linalg.norm(design, axis=0)
         norms[norms == 0] = 1.0
         design = design / norms
-        normal = np.einsum("ij,ik->jk", design, design)  # no BLAS: see uncertainty._slope
+        normal = np.einsum("ij,ik->jk", design, design)  # no BLAS: see metric_blocks.slope
         rhs = np.einsum("ij,i->j", design, residual)
         while True:
             lhs = normal + damping * np.diag(np.diag(normal))

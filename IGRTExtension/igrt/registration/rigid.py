@@ -19,6 +19,7 @@ from igrt import geometry
 from igrt.registration import gauss_newton
 from igrt.registration.fourier import fast_length
 from igrt.registration.fourier import fft as _fft
+from igrt.registration.metric_blocks import pearson
 from igrt.registration.working_images import WorkingImages, block_shrink, resample_to_spacing
 
 
@@ -135,9 +136,7 @@ def normalized_correlation(
     ok = np.isfinite(b)
     if ok.sum() < 100:
         return float("nan")
-    a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else float("nan")
+    return pearson(a[ok], b[ok])
 
 
 def masked_ncc_maps(farr, warr, movings, pads) -> list[np.ndarray]:

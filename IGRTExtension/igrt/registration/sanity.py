@@ -112,12 +112,6 @@ def _high_pass(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
     return (a - mean) * w
 
 
-def _correlation(a, b, mask) -> float:
-    a, b = a[mask] - a[mask].mean(), b[mask] - b[mask].mean()
-    den = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / den) if den > 0 else float("nan")
-
-
 def mirror_scores(working, region, start, search_mm: float) -> tuple[float, list[float]]:
     """(as given, [mirrored across axis 0, 1, 2]): best coarse-search correlation over translations of the
     daily image and of its mirror images across the planning grid's axes through the region's centre,
@@ -271,7 +265,7 @@ def in_place_correlation(planning: sitk.Image, daily: sitk.Image, center, size_m
     both = f_in & d_in
     if both.sum() < max(MIN_SAMPLES, 0.5 * f_in.sum()):
         return float("nan")
-    return _correlation(_high_pass(f_raw, both), _high_pass(d_raw, both), both)
+    return metric_blocks.pearson(_high_pass(f_raw, both)[both], _high_pass(d_raw, both)[both])
 
 
 def _same_image(planning: Volume, daily: Volume) -> str | None:

@@ -37,6 +37,7 @@ from igrt.registration.metric_blocks import (
     block_edges,
     block_labels,
     region_samples,
+    slope,
     values_at,
 )
 from igrt.registration.working_images import crop_box, resample_to_spacing
@@ -122,7 +123,7 @@ def estimate_uncertainty(
     if ok.sum() < MIN_SAMPLES:
         return unbounded(rotations)
     x, f, y, m, grad = x[ok], f[ok], y[ok], m[ok], grad[ok]
-    a = _slope(f, m)
+    a = slope(f, m)
     columns = [np.cross(y - y_iso, grad)] if rotations else []
     design = np.column_stack([*(a * c for c in columns), a * grad, m, np.ones_like(m)])
     residual = f - a * m - (f.mean() - a * m.mean())
@@ -180,16 +181,6 @@ def _values_and_gradient(image: sitk.Image, y: np.ndarray):
         e[k] = h
         grad[:, k] = (values_at(image, y + e) - values_at(image, y - e)) / (2 * h)
     return values, grad
-
-
-def _slope(f: np.ndarray, m: np.ndarray) -> float:
-    """Least-squares slope of f on m (the daily image's HU scale against the planning features).
-
-    Sums of products, not ``@``: a BLAS dot of 20 000 values wakes OpenBLAS's threads, which then spin
-    for ~0.1 s of CPU on the core the next registration needs (7 ms of wall time for the dot itself)."""
-    mc = m - m.mean()
-    den = float(np.sum(mc * mc))
-    return float(np.sum(mc * (f - f.mean())) / den) if den > 0 else 0.0
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
