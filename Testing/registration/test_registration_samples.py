@@ -63,8 +63,8 @@ def test_the_target_mask_is_grown_by_ten_millimetres_as_on_its_whole_grid():
 def test_samples_stay_the_daily_interpolants_reach_off_the_field_of_views_axial_ends():
     """A 40³ daily grid of 1.25 mm from 0: its field of view (8 mm margin) holds the slices 7 … 32 (8.75 …
     40 mm), so a point is inside when its nearest slice is: z in [8.125, 40.625). Planning samples every
-    3 mm: inside at 9 … 39 mm; kept, 2 working voxels (3 mm) either way inside too: 12 … 36 mm."""
-    from igrt.registration.rigid import _in_field_of_view
+    3 mm: inside at 9 … 39 mm; kept, 2 working voxels (3 mm) either way inside too: 12 … 36 mm (the
+    samples' mask, ``WorkingImages.sample_fov``: slices 9 … 30, 11.25 … 37.5 mm)."""
     from igrt.registration.working_images import WorkingImages
 
     daily = sitk.Image([40, 40, 40], sitk.sitkFloat32)
@@ -72,7 +72,8 @@ def test_samples_stay_the_daily_interpolants_reach_off_the_field_of_views_axial_
     fixed = sitk.Image([16, 16, 16], sitk.sitkFloat32)
     fixed.SetSpacing([3.0] * 3)
     working = WorkingImages(fixed, daily, 1.5, 6.0, 30.0)
-    inside = _in_field_of_view(working, fixed, sitk.Euler3DTransform())
+    kept = sitk.Resample(working.sample_fov, fixed, sitk.Euler3DTransform(), sitk.sitkNearestNeighbor)
+    inside = sitk.GetArrayViewFromImage(kept) > 0
     slices = 3.0 * np.flatnonzero(inside.any(axis=(1, 2)))
     assert (slices.min(), slices.max(), len(slices)) == (12.0, 36.0, 9)
     plain = sitk.Resample(working.fov, fixed, sitk.Euler3DTransform(), sitk.sitkNearestNeighbor)

@@ -252,25 +252,6 @@ def _parameters(transform: sitk.Transform) -> tuple:
     return (*transform.GetParameters(), *transform.GetFixedParameters())
 
 
-def _in_field_of_view(working: WorkingImages, fixed: sitk.Image, initial: sitk.Transform) -> np.ndarray:
-    """The ``fixed`` voxels (z, y, x) that ``initial`` puts inside the daily field of view, and that stay in
-    it moved by the daily interpolant's reach (2 voxels of its grid) either way along the daily image's
-    third axis: the daily image is 0 beyond the field of view's axial ends, and a sample whose kernel reads
-    that is pulled along the axis (the 3 mm block phantom of Testing/registration/test_working_images.py,
-    shifted by 1.4, −1.1, 0.7 mm, its box reaching the ends: z off by 0.015 mm, by 0.051 with
-    ``gauss_newton.AXIAL_VARIANCE_FRACTION`` ½, by 0.021 with it and these samples left out; on the bench
-    no sample is that close)."""
-    reach = 2.0 * working.daily_spacing_mm * np.reshape(working.daily.GetDirection(), (3, 3))[:, 2]
-    inside = None
-    for shift in (0.0, 1.0, -1.0):
-        moved = sitk.Euler3DTransform(initial)
-        moved.SetTranslation(tuple(float(v) for v in np.add(initial.GetTranslation(), shift * reach)))
-        fov = sitk.Resample(working.fov, fixed, moved, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        here = sitk.GetArrayViewFromImage(fov) > 0
-        inside = here.copy() if inside is None else inside & here
-    return inside
-
-
 def stage_images(working: WorkingImages, region: Region, initial: sitk.Transform):
     """(fixed, moving, mask, samples, region samples) of a stage: the planning box at the working spacing,
     the high-passed daily image where the region can land, the region's samples inside the daily field
@@ -286,11 +267,19 @@ def stage_images(working: WorkingImages, region: Region, initial: sitk.Transform
         # The planning side alone: shared with the mirror hypotheses (WorkingImages.mirrored).
         key = ("region samples", id(fixed), id(region))
         region_arr = working.once(key, lambda: _region_samples(fixed, region), fixed, region)
-        mask = _as_mask(region_arr & _in_field_of_view(working, fixed, initial), fixed)
+        # Inside the daily field of view, the daily interpolant's reach off its axial ends
+        # (``WorkingImages.sample_fov``): a sample whose kernel reads the 0 beyond is pulled along the axis
+        # (the 3 mm block phantom of Testing/registration/test_working_images.py, its box reaching the
+        # ends: z off by 0.051 mm with ``gauss_newton.AXIAL_VARIANCE_FRACTION`` ½, by 0.021 with these
+        # samples left out; on the bench no sample is that close).
+        in_fov = sitk.Resample(
+            working.sample_fov, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+        )
+        mask = _as_mask(region_arr & (sitk.GetArrayViewFromImage(in_fov) > 0), fixed)
         return fixed, moving, mask, int(sitk.GetArrayViewFromImage(mask).sum()), int(region_arr.sum())
 
-    key = ("stage", id(working.daily), id(working.fov), id(region), _parameters(initial))
-    return working.once(key, make, working.daily, working.fov, region)
+    key = ("stage", id(working.daily), id(working.sample_fov), id(region), _parameters(initial))
+    return working.once(key, make, working.daily, working.sample_fov, region)
 
 
 def register_rigid(

@@ -80,11 +80,14 @@ def resample_to_spacing(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     )
 
 
-def daily_field_of_view_mask(daily: sitk.Image, margin_mm: float) -> sitk.Image:
+def daily_field_of_view_mask(
+    daily: sitk.Image, margin_mm: float, axial_margin_mm: float | None = None
+) -> sitk.Image:
     """Mask of the daily image's reliable field of view: a cylinder inscribed in its axial extent.
 
     Cone-beam CT reconstructs a cylinder (axis along the scanner rotation axis, the image's third
-    axis); corners and the truncated rim carry artefacts, so we keep ``margin_mm`` away from them.
+    axis); corners and the truncated rim carry artefacts, so we keep ``margin_mm`` away from them, and
+    ``axial_margin_mm`` (default: ``margin_mm``) from its axial ends.
     """
     size = np.array(daily.GetSize())
     sp = np.array(daily.GetSpacing())
@@ -93,7 +96,7 @@ def daily_field_of_view_mask(daily: sitk.Image, margin_mm: float) -> sitk.Image:
     zi = np.arange(size[2]) * sp[2] - half[2]
     yi = np.arange(size[1]) * sp[1] - half[1]
     xi = np.arange(size[0]) * sp[0] - half[0]
-    inside_z = np.abs(zi) <= half[2] - margin_mm
+    inside_z = np.abs(zi) <= half[2] - (margin_mm if axial_margin_mm is None else axial_margin_mm)
     r2 = yi[:, None] ** 2 + xi[None, :] ** 2
     arr = np.zeros(size[::-1], np.uint8)
     arr[inside_z] = r2 <= radius**2  # the same disk on every slice inside the axial extent
@@ -396,6 +399,7 @@ class WorkingImages:
         capture_margin_mm: float,
         fov: sitk.Image | None = None,
         contexts: dict | None = None,
+        sample_fov: sitk.Image | None = None,
     ):
         self.planning, self.daily = planning, daily
         self.spacing_mm, self.sigma, self.capture_margin_mm = spacing_mm, high_pass_mm, capture_margin_mm
@@ -403,6 +407,13 @@ class WorkingImages:
         self.gas = 0 < high_pass_mm <= GAS_UP_TO_MM  # the enclosed gas is left out of the features
         # ``fov``: the daily image's field-of-view mask when another preparation of it made it already
         self.fov = daily_field_of_view_mask(daily, margin_mm=FOV_MARGIN_MM) if fov is None else fov
+        # Where the metric's samples may lie: the field of view kept the daily interpolant's reach (two
+        # working voxels) farther from its axial ends, beyond which the daily image is 0 (rigid.stage_images).
+        self.sample_fov = (
+            daily_field_of_view_mask(daily, FOV_MARGIN_MM, FOV_MARGIN_MM + 2.0 * spacing_mm)
+            if sample_fov is None
+            else sample_fov
+        )
         self._moving = None  # (lo, hi, image): index bounds in ``daily`` and the prepared image
         self._wide = None  # (lo, hi, image): index bounds in ``planning`` and the wide working crop
         self._features = None  # (transform, wide crop, fixed grid, features) last made
@@ -572,6 +583,7 @@ class WorkingImages:
         out = copy.copy(self)
         out.daily = mirrored_header(self.daily, axis_lps, point_lps)
         out.fov = mirrored_header(self.fov, axis_lps, point_lps)
+        out.sample_fov = mirrored_header(self.sample_fov, axis_lps, point_lps)
         if self._moving is not None:
             lo, hi, moving = self._moving
             out._moving = (lo, hi, mirrored_header(moving, axis_lps, point_lps))
@@ -581,7 +593,7 @@ class WorkingImages:
 
     def another_high_pass(self, high_pass_mm: float, capture_margin_mm: float) -> WorkingImages:
         """The same two images prepared for another high-pass (a later stage's): nothing prepared is
-        shared but what does not depend on it, the daily field-of-view mask and the daily image at the
+        shared but what does not depend on it, the daily field-of-view masks and the daily image at the
         working spacing (``_context``)."""
         return WorkingImages(
             self.planning,
@@ -591,6 +603,7 @@ class WorkingImages:
             capture_margin_mm,
             self.fov,
             self._contexts,
+            self.sample_fov,
         )
 
     def _wide_around(self, fixed: sitk.Image) -> sitk.Image:
