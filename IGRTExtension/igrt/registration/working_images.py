@@ -13,7 +13,7 @@ import copy
 import numpy as np
 import SimpleITK as sitk
 
-from igrt.image_grid import same_grid
+from igrt.image_grid import index_to_lps_matrix, same_grid
 from igrt.registration.fourier import fast_length
 from igrt.registration.fourier import fft as _fft
 from igrt.volume import as_float32
@@ -237,9 +237,9 @@ def gas_keep(image: sitk.Image, blocks: sitk.Image) -> sitk.Image | None:
     if not np.allclose(direction, np.reshape(blocks.GetDirection(), (3, 3)), atol=1e-6):
         raise ValueError("the gas blocks' grid is not aligned with the image's")
     # The nearest block of every voxel along each axis (x, y, z; the two grids share their axes).
-    start = direction.T @ np.subtract(image.GetOrigin(), blocks.GetOrigin())
+    to_blocks = np.linalg.inv(index_to_lps_matrix(blocks)) @ index_to_lps_matrix(image)  # index → index
     nearest = [
-        np.rint((start[a] + np.arange(n) * image.GetSpacing()[a]) / blocks.GetSpacing()[a]).astype(int)
+        np.rint(to_blocks[a, a] * np.arange(n) + to_blocks[a, 3]).astype(int)
         for a, n in enumerate(image.GetSize())
     ]
     # Array order (z, y, x): the voxels whose block lies in the gas blocks' bounding box, per axis.
