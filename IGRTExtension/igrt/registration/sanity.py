@@ -48,7 +48,7 @@ from igrt.errors import IGRTInputError
 from igrt.image_grid import same_grid
 from igrt.registration import metric_blocks
 from igrt.registration.rigid import coarse_grids, coarse_search_key, masked_ncc_maps, stage_images
-from igrt.registration.working_images import block_shrink, crop_box, extent_corners
+from igrt.registration.working_images import block_shrink, crop_box, extent_corners, gaussian_zero_padded
 from igrt.volume import Volume
 
 #: Spacing (mm) of the in-place comparison (and of the coarse search the mirror test shares).
@@ -101,14 +101,9 @@ def _sampled(image: sitk.Image, grid: sitk.Image):
 
 def _high_pass(a: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """``a`` minus its Gaussian (``HIGH_PASS_MM``) local mean over ``inside``; 0 outside (normalised convolution)."""
-    w = inside.astype(np.float32)
-
-    def smooth(x):
-        img = sitk.GetImageFromArray(x.astype(np.float32))
-        img.SetSpacing([COARSE_MM] * 3)
-        return sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(img, HIGH_PASS_MM)).astype(np.float64)
-
-    mean = smooth(a * w) / np.maximum(smooth(w), 1e-3)
+    w = inside.astype(np.float64)
+    num, den = gaussian_zero_padded(np.stack([a * w, w]), [HIGH_PASS_MM / COARSE_MM] * 3)
+    mean = num / np.maximum(den, 1e-3)
     return (a - mean) * w
 
 
